@@ -1,0 +1,54 @@
+"""The sparse core: masked layers whose topology evolves during training.
+
+``sparsify(model, optimizer, ...)`` makes a model sparse in place and returns the
+:class:`Sparsity` that keeps it so; the training loop does not change.
+"""
+
+from .convert import CSRDecision, CSRLinear, densify, sparse_inference
+from .distributions import DISTRIBUTIONS, erk_densities, layer_counts
+from .layers import SPARSIFIABLE, Selector, first_layer, last_layer, select_layers
+from .mask_init import MASK_INITS, SNIP
+from .schedules import SCHEDULES
+from .sparsity import MASK, Sparsity, sparsify
+from .stats import LayerStats, SparsityStats
+from .updaters import (
+    SET,
+    UPDATERS,
+    GradualPruning,
+    RigL,
+    Sensitivity,
+    Static,
+    TopologyUpdater,
+    make_updater,
+)
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "MASK",
+    "MASK_INITS",
+    "SCHEDULES",
+    "SET",
+    "SNIP",
+    "SPARSIFIABLE",
+    "UPDATERS",
+    "CSRDecision",
+    "CSRLinear",
+    "GradualPruning",
+    "LayerStats",
+    "RigL",
+    "Selector",
+    "Sensitivity",
+    "Sparsity",
+    "SparsityStats",
+    "Static",
+    "TopologyUpdater",
+    "densify",
+    "erk_densities",
+    "first_layer",
+    "last_layer",
+    "layer_counts",
+    "make_updater",
+    "select_layers",
+    "sparse_inference",
+    "sparsify",
+]

@@ -1,0 +1,351 @@
+"""Make any torch model sparse with one call; the training loop stays as it was.
+
+Masks are boolean buffers named ``weight_mask`` on the module that owns the weight, so they travel
+with ``state_dict()``, ``copy.deepcopy`` and ``torch.save``. Inactive weights are physically zero,
+so the forward pass is the dense one and costs nothing extra. A gradient hook zeroes inactive
+gradients before anything else sees them (gradient clipping measures the true norm), and a hook
+on the optimizer re-masks weights after every step and runs the topology updater.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import distributed
+from ._checks import check_choice
+from .distributions import layer_counts
+from .layers import Selector, select_layers
+from .mask_init import MASK_INITS, SNIP, initial_masks
+from .optimizer_state import held_parameters, zero_state
+from .stats import LayerStats, SparsityStats, connections_per_input
+from .updaters import UPDATERS, TopologyUpdater, make_updater
+
+MASK = "weight_mask"
+
+
+@dataclass
+class _Layer:
+    name: str
+    module: nn.Module
+    final: int  # active count the distribution asks for
+    target: int  # active count now (differs from final only while gradually pruning)
+    ever_active: Tensor
+    churn: float = 0.0
+
+    @property
+    def weight(self) -> nn.Parameter:
+        return self.module.weight  # type: ignore[return-value]
+
+    @property
+    def mask(self) -> Tensor:
+        return getattr(self.module, MASK)
+
+
+class Sparsity:
+    """The sparse state of one model: masks, updater schedule, statistics.
+
+    Made by :func:`sparsify`; keep it to read :meth:`stats` and to checkpoint
+    :meth:`state_dict` next to the model's and the optimizer's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None,
+        layers: Mapping[str, nn.Module],
+        counts: Mapping[str, int],
+        updater: TopologyUpdater,
+        init: str | SNIP,
+        grow_init: float,
+        seed: int,
+    ) -> None:
+        self.updater = updater
+        self.optimizer = optimizer
+        self.grow_init = float(grow_init)
+        self._step = 0
+        self._generator = torch.Generator().manual_seed(seed)
+        self._dense_grads: dict[str, Tensor] = {}
+        self._warned_nonfinite = False
+        targets = {
+            n: updater.target_count(counts[n], m.weight.numel(), 0) for n, m in layers.items()
+        }
+        masks = initial_masks(model, layers, targets, init, self._generator)
+        self._layers: dict[str, _Layer] = {}
+        for name, module in layers.items():
+            module.register_buffer(MASK, masks[name], persistent=True)
+            self._layers[name] = _Layer(
+                name, module, counts[name], targets[name], masks[name].clone()
+            )
+        if distributed.is_distributed():
+            distributed.broadcast_masks([layer.mask for layer in self._layers.values()])
+            for layer in self._layers.values():
+                layer.ever_active.copy_(layer.mask)
+        self._apply_masks()
+        if optimizer is not None:
+            for layer in self._layers.values():
+                zero_state(optimizer, layer.weight, ~layer.mask)
+        self._handles = [
+            layer.weight.register_hook(self._gradient_hook(layer))
+            for layer in self._layers.values()
+        ]
+        if optimizer is not None:
+            self._handles.append(optimizer.register_step_post_hook(lambda *_: self.step()))
+
+    # -- the training-loop side ---------------------------------------------------------------
+
+    def _gradient_hook(self, layer: _Layer):
+        @torch.utils.hooks.unserializable_hook
+        def hook(grad: Tensor) -> Tensor:
+            if self.updater.needs_dense_grad and self.updater.is_update_step(self._step + 1):
+                seen = self._dense_grads.get(layer.name)
+                self._dense_grads[layer.name] = (
+                    grad.detach().clone() if seen is None else seen + grad
+                )
+            # where(), not multiply: a NaN at an inactive position must not leak through.
+            return torch.where(layer.mask, grad, 0.0)
+
+        return hook
+
+    @torch.no_grad()
+    def _apply_masks(self) -> None:
+        for layer in self._layers.values():
+            layer.weight.mul_(layer.mask)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Called after every optimizer step (automatically when an optimizer was given)."""
+        self._step += 1
+        self._apply_masks()
+        if self.updater.is_update_step(self._step):
+            self._update()
+        self._dense_grads.clear()
+
+    def _update(self) -> None:
+        layers = list(self._layers.values())
+        for layer in layers:
+            active = int(layer.mask.sum())
+            if active != layer.target:
+                raise RuntimeError(
+                    f"layer {layer.name!r} has {active} active weights but the sparsity state "
+                    f"expects {layer.target}: load the model's state_dict and the sparsity "
+                    "state_dict from the same checkpoint."
+                )
+        grads = {
+            layer.name: self._dense_grads.get(layer.name, layer.weight.grad) for layer in layers
+        }
+        if distributed.is_distributed() and self.updater.needs_dense_grad:
+            distributed.average_(list(self._dense_grads.values()))
+        finite = all(
+            bool(torch.isfinite(layer.weight).all())
+            and (grads[layer.name] is None or bool(torch.isfinite(grads[layer.name]).all()))
+            for layer in layers
+        )
+        if distributed.is_distributed():
+            finite = distributed.all_true(finite)
+        if not finite:
+            if not self._warned_nonfinite:
+                warnings.warn(
+                    f"non-finite weights or gradients at step {self._step}: topology update "
+                    "skipped, masks unchanged (warned once).",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self._warned_nonfinite = True
+            return
+        fraction = self.updater.drop_fraction_at(self._step)
+        new_masks: dict[str, Tensor] = {}
+        for layer in layers:
+            numel = layer.weight.numel()
+            target = self.updater.target_count(layer.final, numel, self._step)
+            grad = grads[layer.name]
+            if (target == numel == layer.target) or (
+                self.updater.needs_dense_grad and grad is None
+            ):
+                continue
+            new_masks[layer.name] = self.updater.new_mask(
+                layer.weight, layer.mask, grad, target, fraction, self._generator
+            )
+        if distributed.is_distributed():
+            distributed.broadcast_masks(list(new_masks.values()))
+        for name, new in new_masks.items():
+            self._set_mask(self._layers[name], new)
+
+    def _set_mask(self, layer: _Layer, new: Tensor) -> None:
+        grown = new & ~layer.mask
+        weight = layer.weight
+        weight.masked_fill_(~new, 0.0)
+        weight.masked_fill_(grown, self.grow_init)
+        if self.optimizer is not None:
+            zero_state(self.optimizer, weight, ~new | grown)
+        target = int(new.sum())
+        layer.churn = int(grown.sum()) / max(target, 1)
+        layer.target = target
+        layer.ever_active |= new
+        layer.mask.copy_(new)
+
+    # -- reading and checkpointing ------------------------------------------------------------
+
+    @property
+    def step_count(self) -> int:
+        """Optimizer steps seen so far."""
+        return self._step
+
+    @property
+    def masks(self) -> dict[str, Tensor]:
+        """The live mask buffer of every sparse layer, by qualified name."""
+        return {name: layer.mask for name, layer in self._layers.items()}
+
+    def stats(self) -> SparsityStats:
+        """Per-layer density and active count, churn of the last update, ever-active fraction."""
+        rows = []
+        for layer in self._layers.values():
+            numel = layer.weight.numel()
+            active = int(layer.mask.sum())
+            rows.append(
+                LayerStats(
+                    name=layer.name,
+                    shape=tuple(layer.weight.shape),
+                    numel=numel,
+                    active=active,
+                    density=active / numel,
+                    churn=layer.churn,
+                    itop=int(layer.ever_active.sum()) / numel,
+                )
+            )
+        return SparsityStats(step=self._step, layers=tuple(rows))
+
+    def input_connectivity(self, layer: str | None = None) -> Tensor:
+        """Active connections per input unit of ``layer`` (default: the first sparse layer)."""
+        name = next(iter(self._layers)) if layer is None else layer
+        if name not in self._layers:
+            raise ValueError(
+                f"layer={name!r} is not sparse here; sparse layers: {list(self._layers)}."
+            )
+        return connections_per_input(self._layers[name].mask)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What future updates need besides the masks (those live in the model's state_dict)."""
+        return {
+            "step": self._step,
+            "generator": self._generator.get_state(),
+            "updater": self.updater.config(),
+            "grow_init": self.grow_init,
+            "warned_nonfinite": self._warned_nonfinite,
+            "layers": {
+                n: {
+                    "shape": tuple(layer.weight.shape),
+                    "final": layer.final,
+                    "target": layer.target,
+                    "churn": layer.churn,
+                    "ever_active": layer.ever_active.clone(),
+                }
+                for n, layer in self._layers.items()
+            },
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict`; raises if it was made for other layers or settings."""
+        missing = sorted({"step", "generator", "updater", "layers"} - set(state))
+        if missing:
+            raise ValueError(f"sparsity state_dict lacks keys {missing}; was it made by Sparsity?")
+        if sorted(state["layers"]) != sorted(self._layers):
+            raise ValueError(
+                f"sparsity state_dict is for layers {sorted(state['layers'])}, "
+                f"this model's sparse layers are {sorted(self._layers)}."
+            )
+        for name, saved in state["layers"].items():
+            shape = tuple(self._layers[name].weight.shape)
+            if tuple(saved["shape"]) != shape:
+                raise ValueError(
+                    f"sparsity state_dict has shape {tuple(saved['shape'])} for layer {name!r}, "
+                    f"the model has {shape}."
+                )
+        if state["updater"] != self.updater.config():
+            raise ValueError(
+                f"sparsity state_dict was made with updater {state['updater']}, this one is "
+                f"{self.updater.config()}; pass the same updater settings to sparsify()."
+            )
+        self._step = int(state["step"])
+        self._generator.set_state(state["generator"])
+        self.grow_init = float(state.get("grow_init", self.grow_init))
+        self._warned_nonfinite = bool(state.get("warned_nonfinite", False))
+        for name, saved in state["layers"].items():
+            layer = self._layers[name]
+            layer.final, layer.target = int(saved["final"]), int(saved["target"])
+            layer.churn = float(saved["churn"])
+            layer.ever_active.copy_(saved["ever_active"])
+
+    def remove(self) -> None:
+        """Detach the hooks (masks stay on the model); training after this is no longer sparse."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def _resolve_updater(updater: TopologyUpdater | str) -> TopologyUpdater:
+    if isinstance(updater, TopologyUpdater):
+        return updater
+    if isinstance(updater, str):
+        return make_updater(updater)
+    raise TypeError(
+        f"updater must be a TopologyUpdater (e.g. sn.RigL(...)) or one of {sorted(UPDATERS)}, "
+        f"got {type(updater).__name__}."
+    )
+
+
+def sparsify(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    density: float | Mapping[str, float],
+    distribution: str | None = None,
+    updater: TopologyUpdater | str = "static",
+    *,
+    layers: Selector | None = None,
+    exclude: Selector | None = None,
+    init: str | SNIP = "random",
+    grow_init: float = 0.0,
+    seed: int = 0,
+) -> Sparsity:
+    """Make ``model`` sparse in place and return the :class:`Sparsity` that keeps it so.
+
+    :param model: any module; its Linear / Conv1d / Conv2d weights can be masked.
+    :param optimizer: the optimizer that trains ``model``; its steps drive re-masking and topology
+        updates. ``None`` means the caller invokes :meth:`Sparsity.step` after each update.
+    :param density: global fraction of active weights in (0, 1], or ``{layer name: density}``.
+    :param distribution: "uniform" (default) or "erk"; not allowed with a per-layer mapping.
+    :param updater: a :class:`TopologyUpdater` or its name ("static", "set", "rigl", ...).
+    :param layers: which layers are sparse (glob, type, predicate or a list); default all.
+    :param exclude: layers to keep dense, e.g. ``exclude=sn.last_layer(model)``.
+    :param init: first mask: "random", "magnitude" (of the current weights) or ``SNIP(loss_fn)``.
+    :param grow_init: value of newly grown weights.
+    :param seed: seeds every random choice (initial mask, random growth).
+    """
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}."
+        )
+    if not isinstance(init, SNIP):
+        init = check_choice("init", init, MASK_INITS)
+    updater = _resolve_updater(updater)
+    chosen = select_layers(model, layers, exclude)
+    already = [n for n, m in chosen.items() if MASK in m._buffers]
+    if already:
+        raise ValueError(f"layers {already} are already sparse; sparsify each model once.")
+    if optimizer is not None:
+        held = held_parameters(optimizer)
+        absent = [n for n, m in chosen.items() if id(m.weight) not in held]
+        if absent:
+            raise ValueError(
+                f"optimizer does not hold the weights of layers {absent}; pass the optimizer "
+                "that trains this model (or narrow `layers`)."
+            )
+    counts = layer_counts(
+        {n: tuple(m.weight.shape) for n, m in chosen.items()}, density, distribution
+    )
+    return Sparsity(model, optimizer, chosen, counts, updater, init, grow_init, seed)

@@ -1,0 +1,261 @@
+"""Topology updaters: how the set of active weights changes during training.
+
+Every updater answers two questions at an update step: which active weights to keep (the rest
+are dropped) and where to grow the same number back. Counts are exact: a layer leaves every
+update with exactly its target number of active weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from ._checks import check_choice, check_fraction, check_positive_int
+from .schedules import SCHEDULES, cubic_remaining, decayed_fraction
+
+
+def top_k_mask(scores: Tensor, k: int, eligible: Tensor) -> Tensor:
+    """Boolean mask of the ``k`` highest ``scores`` among ``eligible`` positions."""
+    out = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k > 0:
+        masked = scores.flatten().masked_fill(~eligible.flatten(), float("-inf"))
+        out[torch.topk(masked, k, sorted=False).indices] = True
+    return out.view_as(eligible)
+
+
+@dataclass(frozen=True)
+class TopologyUpdater:
+    """Base of all updaters; ``interval`` and steps count optimizer steps.
+
+    :param interval: ΔT, optimizer steps between topology updates.
+    :param drop_fraction: fraction of a layer's active weights replaced at an update.
+    :param schedule: decay of the drop fraction from ``start_step`` to ``end_step``
+        ("constant", "cosine" or "linear"); decaying schedules need an ``end_step``.
+    :param start_step: first step at which updates may happen.
+    :param end_step: no updates from this step on (None: never stop, as ANF does).
+    """
+
+    interval: int = 100
+    drop_fraction: float = 0.3
+    schedule: str = "constant"
+    start_step: int = 0
+    end_step: int | None = None
+
+    name: ClassVar[str] = "base"
+    #: Whether the dense gradient (inactive positions too) must be captured before an update.
+    needs_dense_grad: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_positive_int("interval", self.interval)
+        check_fraction("drop_fraction", self.drop_fraction, low_open=False)
+        object.__setattr__(self, "schedule", check_choice("schedule", self.schedule, SCHEDULES))
+        check_positive_int("start_step", self.start_step, allow_zero=True)
+        if self.end_step is not None:
+            check_positive_int("end_step", self.end_step)
+            if self.end_step <= self.start_step:
+                raise ValueError(
+                    f"end_step={self.end_step} must be larger than start_step={self.start_step}."
+                )
+        elif self.schedule != "constant":
+            raise ValueError(
+                f"schedule={self.schedule!r} decays the drop fraction to 0 at end_step, so it "
+                "needs an end_step; use schedule='constant' to update forever."
+            )
+
+    def config(self) -> dict[str, object]:
+        """Settings that determine future updates (stored with the sparsity state)."""
+        return {"updater": self.name, **dataclasses.asdict(self)}
+
+    def is_update_step(self, step: int) -> bool:
+        """Whether the topology changes right after optimizer step number ``step`` (1-based)."""
+        if step < max(self.start_step, 1) or step % self.interval:
+            return False
+        return self.end_step is None or step < self.end_step
+
+    def drop_fraction_at(self, step: int) -> float:
+        return decayed_fraction(
+            self.drop_fraction, self.schedule, step, self.start_step, self.end_step
+        )
+
+    def target_count(self, final: int, numel: int, step: int) -> int:
+        """Target active count of a layer at ``step`` (fixed for dynamic sparse training)."""
+        return final
+
+    def keep_scores(self, weight: Tensor, grad: Tensor | None) -> Tensor:
+        """Higher = more worth keeping among active weights."""
+        return weight.abs()
+
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
+        """Higher = grown first among inactive positions."""
+        raise NotImplementedError
+
+    def new_mask(
+        self,
+        weight: Tensor,
+        mask: Tensor,
+        grad: Tensor | None,
+        target: int,
+        drop_fraction: float,
+        generator: torch.Generator,
+    ) -> Tensor:
+        """The mask after one update: keep the best active weights, grow the rest back.
+
+        Positions dropped in this update are not regrown in the same update unless there are
+        too few other inactive positions (layers above 50% density with large drop fractions).
+        """
+        n_active = int(mask.sum())
+        n_keep = max(min(n_active, target) - round(drop_fraction * target), 0)
+        keep = top_k_mask(self.keep_scores(weight, grad), n_keep, mask)
+        n_grow = target - n_keep
+        fresh = ~mask
+        eligible = fresh if int(fresh.sum()) >= n_grow else ~keep
+        grow = top_k_mask(self.grow_scores(weight, grad, generator), n_grow, eligible)
+        return keep | grow
+
+
+def _random_scores(weight: Tensor, generator: torch.Generator) -> Tensor:
+    # Drawn on the generator's (CPU) device so the stream does not depend on where weights live.
+    return torch.rand(weight.shape, generator=generator).to(weight.device)
+
+
+def _require_grad(grad: Tensor | None, who: str) -> Tensor:
+    if grad is None:
+        raise RuntimeError(
+            f"{who} needs the layer's gradient at an update step, but none was seen."
+        )
+    return grad
+
+
+@dataclass(frozen=True)
+class Static(TopologyUpdater):
+    """No topology change: the initial mask is kept for the whole of training."""
+
+    name: ClassVar[str] = "static"
+
+    def is_update_step(self, step: int) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class SET(TopologyUpdater):
+    """SET / MagRan (Mocanu et al. 2018): drop the smallest |w|, grow at random."""
+
+    name: ClassVar[str] = "set"
+
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
+        return _random_scores(weight, generator)
+
+
+@dataclass(frozen=True)
+class RigL(TopologyUpdater):
+    """RigL (Evci et al. 2020): drop the smallest |w|, grow where the dense |g| is largest."""
+
+    name: ClassVar[str] = "rigl"
+    needs_dense_grad: ClassVar[bool] = True
+
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
+        return _require_grad(grad, "RigL").abs()
+
+
+@dataclass(frozen=True)
+class Sensitivity(TopologyUpdater):
+    """Drop by sensitivity |w·g| (the first-order loss change of removing a weight), grow by |g|.
+
+    The criterion of sparsity-evolution fine-tuning (SEFT): weights whose removal changes the
+    loss least go first.
+    """
+
+    name: ClassVar[str] = "sensitivity"
+    needs_dense_grad: ClassVar[bool] = True
+
+    def keep_scores(self, weight: Tensor, grad: Tensor | None) -> Tensor:
+        return (weight * _require_grad(grad, "Sensitivity")).abs()
+
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
+        return _require_grad(grad, "Sensitivity").abs()
+
+
+@dataclass(frozen=True)
+class GradualPruning(TopologyUpdater):
+    """Gradual magnitude pruning with regrowth (GraNet-style).
+
+    A layer starts at ``initial_density`` and is pruned by magnitude towards its final density on
+    the cubic schedule of Zhu & Gupta between ``start_step`` and ``prune_end_step``; at each update
+    a further ``drop_fraction`` of weights is dropped and regrown (by gradient or at random).
+
+    :param initial_density: density at the start of pruning (1.0 = start dense).
+    :param prune_end_step: step at which the final density is reached.
+    :param grow: "gradient" (RigL-style, the GraNet default) or "random".
+    """
+
+    initial_density: float = 1.0
+    prune_end_step: int = 10_000
+    grow: str = "gradient"
+
+    name: ClassVar[str] = "gradual"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fraction("initial_density", self.initial_density)
+        check_positive_int("prune_end_step", self.prune_end_step)
+        if self.prune_end_step <= self.start_step:
+            raise ValueError(
+                f"prune_end_step={self.prune_end_step} must be larger than "
+                f"start_step={self.start_step}."
+            )
+        object.__setattr__(self, "grow", check_choice("grow", self.grow, ("gradient", "random")))
+
+    @property
+    def needs_dense_grad(self) -> bool:  # type: ignore[override]
+        return self.grow == "gradient"
+
+    def is_update_step(self, step: int) -> bool:
+        pruning = self.start_step <= step <= self.prune_end_step and step % self.interval == 0
+        return pruning or super().is_update_step(step)
+
+    def target_count(self, final: int, numel: int, step: int) -> int:
+        initial = max(final, round(self.initial_density * numel))
+        remaining = cubic_remaining(step, self.start_step, self.prune_end_step)
+        return round(final + (initial - final) * remaining)
+
+    def drop_fraction_at(self, step: int) -> float:
+        if not super().is_update_step(step):
+            return 0.0  # a pruning-only step: remove weights, grow nothing back
+        return super().drop_fraction_at(step)
+
+    def grow_scores(
+        self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
+    ) -> Tensor:
+        if self.grow == "random":
+            return _random_scores(weight, generator)
+        return _require_grad(grad, "GradualPruning(grow='gradient')").abs()
+
+
+UPDATERS: dict[str, type[TopologyUpdater]] = {
+    cls.name: cls for cls in (Static, SET, RigL, Sensitivity, GradualPruning)
+}
+UPDATERS["magran"] = SET
+
+
+def make_updater(name: str, **settings: object) -> TopologyUpdater:
+    """Build an updater from its name (for configs): ``make_updater("rigl", interval=1000)``."""
+    cls = UPDATERS[check_choice("updater", name, UPDATERS)]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise ValueError(
+            f"unknown settings {unknown} for updater {name!r}; valid: {sorted(fields)}."
+        )
+    return cls(**settings)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Placeholder until its issue lands; see the README's roadmap."""
