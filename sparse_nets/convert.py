@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +42,10 @@ class CSRLinear(nn.Module):
         mask = getattr(linear, MASK, None)
         if mask is not None:
             weight = weight * mask
-        self.register_buffer("weight", weight.to_sparse_csr())
+        with warnings.catch_warnings():  # "CSR support is in beta": known, and not the user's doing
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            csr = weight.to_sparse_csr()
+        self.register_buffer("weight", csr)
         bias = linear.bias
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
 

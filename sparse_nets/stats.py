@@ -67,4 +67,4 @@ class SparsityStats:
 def connections_per_input(mask: Tensor) -> Tensor:
     """Active connections of each input unit (columns of a Linear, input channels of a Conv)."""
     dims = [d for d in range(mask.dim()) if d != 1]
-    return mask.sum(dim=dims).to(torch.float32)
+    return (mask != 0).sum(dim=dims).to(torch.float32)
