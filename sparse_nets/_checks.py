@@ -23,12 +23,12 @@ def check_fraction(
     param: str, value: float, *, low_open: bool = True, high_closed: bool = True
 ) -> float:
     """Check a float lies in (0, 1] (or the bounds asked for); ints count, bools and NaN do not."""
+    interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{param} must be a finite number, got {value!r}.")
+        raise ValueError(f"{param} must be a finite number in {interval}, got {value!r}.")
     low_ok = value > 0 if low_open else value >= 0
     high_ok = value <= 1 if high_closed else value < 1
     if not (low_ok and high_ok):
-        interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
         raise ValueError(f"{param} must lie in {interval}, got {value!r}.")
     return float(value)
 

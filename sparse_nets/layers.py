@@ -66,7 +66,10 @@ def select_layers(
 
 def first_layer(model: nn.Module) -> str:
     """Name of the first sparsifiable layer (a feed-forward net's input layer; ANF's choice)."""
-    return next(iter(candidate_layers(model)))
+    names = list(candidate_layers(model))
+    if not names:
+        raise ValueError(f"model {type(model).__name__} has no sparsifiable layer.")
+    return names[0]
 
 
 def last_layer(model: nn.Module) -> str:

@@ -11,12 +11,17 @@ def held_parameters(optimizer: torch.optim.Optimizer) -> set[int]:
     return {id(p) for group in optimizer.param_groups for p in group["params"]}
 
 
+def shaped_state(optimizer: torch.optim.Optimizer, param: nn.Parameter) -> list[Tensor]:
+    """Every state tensor shaped like ``param``: Adam/AdamW moments, RMSprop averages, momentum.
+
+    Scalar state such as Adam's step count is shared by all positions and is not included.
+    """
+    state = optimizer.state.get(param, {})
+    return [v for v in state.values() if isinstance(v, Tensor) and v.shape == param.shape]
+
+
 @torch.no_grad()
 def zero_state(optimizer: torch.optim.Optimizer, param: nn.Parameter, where: Tensor) -> None:
-    """Zero every state tensor shaped like ``param`` (Adam moments, momentum, ...) at ``where``.
-
-    Scalar state such as Adam's step count is shared by all positions and left alone.
-    """
-    for value in optimizer.state.get(param, {}).values():
-        if isinstance(value, Tensor) and value.shape == param.shape:
-            value.masked_fill_(where, 0)
+    """Set the optimizer state of ``param`` to exactly zero at ``where`` (NaN included)."""
+    for value in shaped_state(optimizer, param):
+        value.masked_fill_(where, 0)

@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
-from ._checks import check_choice
 from .distributions import layer_counts
 from .layers import Selector, select_layers
 from .mask_init import MASK_INITS, SNIP, initial_masks
@@ -99,6 +98,7 @@ class Sparsity:
         self._handles = [
             layer.weight.register_hook(self._gradient_hook(layer))
             for layer in self._layers.values()
+            if layer.weight.requires_grad  # a frozen weight gets no gradient to mask
         ]
         if optimizer is not None:
             self._handles.append(optimizer.register_step_post_hook(lambda *_: self.step()))
@@ -110,10 +110,12 @@ class Sparsity:
         def hook(grad: Tensor) -> Tensor:
             if self.updater.needs_dense_grad and self.updater.is_update_step(self._step + 1):
                 seen = self._dense_grads.get(layer.name)
-                self._dense_grads[layer.name] = (
-                    grad.detach().clone() if seen is None else seen + grad
-                )
-            return grad * layer.mask
+                # No .grad yet means zero_grad() ran since the last backward: start afresh, so a
+                # backward through this net for another loss (SAC's actor through the critic)
+                # is not counted in the gradient that decides growth.
+                fresh = seen is None or layer.weight.grad is None
+                self._dense_grads[layer.name] = grad.detach().clone() if fresh else seen + grad
+            return _mask_gradient(grad, layer.mask)
 
         return hook
 
@@ -147,8 +149,8 @@ class Sparsity:
         if distributed.is_distributed() and self.updater.needs_dense_grad:
             distributed.average_(list(self._dense_grads.values()))
         finite = all(
-            bool(torch.isfinite(layer.weight).all())
-            and (grads[layer.name] is None or bool(torch.isfinite(grads[layer.name]).all()))
+            _all_finite(layer.weight)
+            and (grads[layer.name] is None or _all_finite(grads[layer.name]))
             for layer in layers
         )
         if distributed.is_distributed():
@@ -170,9 +172,9 @@ class Sparsity:
             numel = layer.weight.numel()
             target = self.updater.target_count(layer.final, numel, self._step)
             grad = grads[layer.name]
-            if (target == numel == layer.target) or (
-                self.updater.needs_dense_grad and grad is None
-            ):
+            frozen = not layer.weight.requires_grad  # nothing trains it: its topology stays
+            staying_dense = target == numel == layer.target
+            if frozen or staying_dense or (self.updater.needs_dense_grad and grad is None):
                 continue
             new_masks[layer.name] = self.updater.new_mask(
                 layer.weight, layer.active(), grad, target, fraction, self._generator
@@ -191,18 +193,23 @@ class Sparsity:
                 zero_state(self.optimizer, layer.weight, inactive)
 
     def _set_mask(self, layer: _Layer, new: Tensor) -> None:
-        grown = new & ~layer.active()
+        # Float multiplies, not boolean fills: several times faster on CPU (see _apply_masks).
+        old = layer.active()
+        grown = new & ~old
+        new_f = new.to(layer.mask.dtype)
         weight = layer.weight
-        weight.masked_fill_(~new, 0.0)
+        weight.mul_(new_f)
         if self.grow_init != 0.0:
             weight.masked_fill_(grown, self.grow_init)
-        if self.optimizer is not None:
-            zero_state(self.optimizer, weight, ~new | grown)
+        if weight.grad is not None:  # a loop that skips zero_grad must not reuse dropped grads
+            weight.grad.mul_(new_f)
+        if self.optimizer is not None:  # exact zeros even for overflowed (inf) moments
+            zero_state(self.optimizer, weight, ~(new & old))
         target = int(new.count_nonzero())
-        layer.churn = int(grown.sum()) / max(target, 1)
+        layer.churn = int(grown.count_nonzero()) / max(target, 1)
         layer.target = target
         layer.ever_active |= new
-        layer.mask.copy_(new)
+        layer.mask.copy_(new_f)
 
     # -- reading and checkpointing ------------------------------------------------------------
 
@@ -303,6 +310,26 @@ class Sparsity:
         self._handles.clear()
 
 
+def _mask_gradient(grad: Tensor, mask: Tensor) -> Tensor:
+    """``grad`` where active, exactly 0 elsewhere: an inf/NaN at an inactive position stays out.
+
+    On CPU a multiply plus a finite check of its sum is ~8x cheaper than ``where`` (bool kernels
+    are slow there); a non-finite sum means some entry is inf/NaN, and only then is ``where``
+    needed. Elsewhere ``where`` is cheap and avoids a device sync.
+    """
+    if grad.device.type == "cpu":
+        masked = grad * mask
+        if bool(torch.isfinite(masked.sum())):
+            return masked
+    return torch.where(mask != 0, grad, 0.0)
+
+
+def _all_finite(t: Tensor) -> bool:
+    # finite * 0 == 0 exactly, inf * 0 and NaN * 0 are NaN: one multiply and one sum, no overflow,
+    # about 10x cheaper than isfinite().all() on CPU.
+    return bool((t * 0).sum() == 0)
+
+
 def _resolve_updater(updater: TopologyUpdater | str) -> TopologyUpdater:
     if isinstance(updater, TopologyUpdater):
         return updater
@@ -345,8 +372,10 @@ def sparsify(
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}."
         )
-    if not isinstance(init, SNIP):
-        init = check_choice("init", init, MASK_INITS)
+    if not isinstance(init, SNIP) and init not in MASK_INITS:
+        raise ValueError(
+            f"init={init!r} is not valid; choose one of {sorted(MASK_INITS)} or sn.SNIP(loss_fn)."
+        )
     updater = _resolve_updater(updater)
     chosen = select_layers(model, layers, exclude)
     already = [n for n, m in chosen.items() if MASK in m._buffers]

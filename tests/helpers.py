@@ -1,0 +1,92 @@
+"""Small models, training loops and invariant checks shared by the test modules."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from sparse_rl import sparse_nets as sn
+
+
+def mlp(sizes: Iterable[int], seed: int = 0) -> nn.Sequential:
+    """A ReLU MLP with the given layer widths, initialised from ``seed``."""
+    sizes = list(sizes)
+    torch.manual_seed(seed)
+    mods: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        mods.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+def mask_buffers(model: nn.Module) -> dict[str, Tensor]:
+    """Every ``weight_mask`` buffer of ``model`` as a boolean tensor (True = active), by layer."""
+    return {
+        name: getattr(m, sn.MASK) != 0 for name, m in model.named_modules() if sn.MASK in m._buffers
+    }
+
+
+def snapshot(masks: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Boolean copies of ``masks`` that later updates cannot change."""
+    return {name: (m != 0).clone() for name, m in masks.items()}
+
+
+def weight_shaped_state(optimizer: torch.optim.Optimizer, weight: Tensor) -> dict[str, Tensor]:
+    """Optimizer-state tensors of ``weight`` shaped like it (moments, momentum buffers)."""
+    state = optimizer.state.get(weight, {})
+    return {k: v for k, v in state.items() if isinstance(v, Tensor) and v.shape == weight.shape}
+
+
+def assert_sparse(
+    model: nn.Module,
+    sparsity: sn.Sparsity,
+    optimizer: torch.optim.Optimizer | None,
+    expected: Mapping[str, int],
+) -> None:
+    """Exact active counts, buffer == reported mask, zero inactive weights and optimizer state."""
+    masks = sparsity.masks
+    assert set(masks) == set(expected)
+    buffers = mask_buffers(model)
+    for name, mask in masks.items():
+        weight = model.get_submodule(name).weight
+        assert mask.dtype == torch.bool and mask.shape == weight.shape
+        assert torch.equal(buffers[name], mask), f"{name}: buffer and Sparsity.masks disagree"
+        assert int(mask.sum()) == expected[name], f"{name}: {int(mask.sum())} != {expected[name]}"
+        assert torch.all(weight.detach()[~mask] == 0), f"{name}: inactive weights not zero"
+        if optimizer is not None:
+            for key, value in weight_shaped_state(optimizer, weight).items():
+                assert torch.all(value[~mask] == 0), f"{name}: state {key!r} non-zero when inactive"
+
+
+def assert_inactive_grads_zero(model: nn.Module, sparsity: sn.Sparsity) -> None:
+    """Gradients of inactive weights are exactly zero (the gradient hook did its job)."""
+    for name, mask in sparsity.masks.items():
+        grad = model.get_submodule(name).weight.grad
+        assert grad is not None, f"{name}: no gradient"
+        assert torch.all(grad[~mask] == 0), f"{name}: inactive gradient non-zero"
+
+
+def regression_batches(
+    n: int, inputs: int, outputs: int, batch: int = 16, seed: int = 0
+) -> list[tuple[Tensor, Tensor]]:
+    """``n`` random (x, y) batches drawn from a seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    return [
+        (torch.randn(batch, inputs, generator=gen), torch.randn(batch, outputs, generator=gen))
+        for _ in range(n)
+    ]
+
+
+def train(
+    model: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[tuple[Tensor, Tensor]]
+) -> None:
+    """The user's unchanged training loop: MSE loss, zero_grad, backward, step."""
+    for x, y in batches:
+        loss = nn.functional.mse_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()

@@ -1,0 +1,57 @@
+"""The command line and the package import's side effects."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sparse_rl import cli
+
+
+def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    """``sparse-rl --help`` exits 0 and lists every subcommand."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: sparse-rl" in out
+    for name in ("demo", "train", "eval", "export", "deploy", "sweep", "report", "bench"):
+        assert name in out, f"subcommand {name!r} missing from --help"
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a subcommand the help is printed and the exit status is 0."""
+    assert cli.main([]) == 0
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_unimplemented_subcommand_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """A subcommand that is not implemented yet exits 2 with a message, not silently."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train"])
+    assert exit_info.value.code == 2
+    assert "not implemented yet" in capsys.readouterr().err
+
+
+def _mujoco_gl_after_import(env_value: str | None) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    if env_value is not None:
+        env["MUJOCO_GL"] = env_value
+    code = "import os, sparse_rl; print(os.environ.get('MUJOCO_GL', '<unset>'))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_import_sets_mujoco_gl_egl_when_unset() -> None:
+    """``import sparse_rl`` chooses headless EGL rendering when the user chose nothing."""
+    assert _mujoco_gl_after_import(None) == "egl"
+
+
+def test_import_keeps_users_mujoco_gl() -> None:
+    """A user's MUJOCO_GL wins over the default."""
+    assert _mujoco_gl_after_import("osmesa") == "osmesa"
