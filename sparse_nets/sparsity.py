@@ -4,13 +4,15 @@ Masks are buffers named ``weight_mask`` on the module that owns the weight, so t
 ``state_dict()``, ``copy.deepcopy`` and ``torch.save``. They hold 0/1 in the weight's dtype: on CPU
 a float multiply is 5-15x faster than any boolean op (where, masked_fill), and the masks follow
 ``.half()`` / ``.to()`` with their weights. Inactive weights are physically zero,
-so the forward pass is the dense one and costs nothing extra. A gradient hook zeroes inactive
-gradients before anything else sees them (gradient clipping measures the true norm), and a hook
-on the optimizer re-masks weights after every step and runs the topology updater.
+so the forward pass is the dense one and costs nothing extra. A hook run as each gradient is
+accumulated zeroes inactive entries of ``.grad`` in place, before anything else sees them
+(gradient clipping measures the true norm), and a hook on the optimizer re-masks weights after
+every step and runs the topology updater.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,6 +89,7 @@ class Sparsity:
             self._layers[name] = _Layer(
                 name, module, counts[name], targets[name], masks[name].clone()
             )
+        self._weights = [layer.weight for layer in self._layers.values()]
         if distributed.is_distributed():
             distributed.broadcast_masks([layer.mask for layer in self._layers.values()])
             for layer in self._layers.values():
@@ -95,34 +98,62 @@ class Sparsity:
         if optimizer is not None:
             for layer in self._layers.values():
                 zero_state(optimizer, layer.weight, ~layer.active())
+        trained = [layer for layer in self._layers.values() if layer.weight.requires_grad]
         self._handles = [
-            layer.weight.register_hook(self._gradient_hook(layer))
-            for layer in self._layers.values()
-            if layer.weight.requires_grad  # a frozen weight gets no gradient to mask
+            layer.weight.register_post_accumulate_grad_hook(self._mask_hook(layer))
+            for layer in trained  # a frozen weight gets no gradient to mask
         ]
+        self._capture_handles: list[Any] = []
+        self._attached = True
         if optimizer is not None:
             self._handles.append(optimizer.register_step_post_hook(lambda *_: self.step()))
+        self._arm_capture()
 
     # -- the training-loop side ---------------------------------------------------------------
 
-    def _gradient_hook(self, layer: _Layer):
+    def _arm_capture(self) -> None:
+        """Before an update step only, hook the incoming dense gradients (RigL grows by them)."""
+        if self._capture_handles or not self._attached or not self.updater.needs_dense_grad:
+            return
+        if not self.updater.is_update_step(self._step + 1):
+            return
+        for layer in self._layers.values():
+            if layer.weight.requires_grad:
+                hook = self._capture_hook(layer)
+                self._capture_handles.append(layer.weight.register_hook(hook))
+
+    def _disarm_capture(self) -> None:
+        for handle in self._capture_handles:
+            handle.remove()
+        self._capture_handles.clear()
+        self._dense_grads.clear()
+
+    def _capture_hook(self, layer: _Layer):
+        """Keeps the dense gradient, inactive entries included, for the coming update."""
+
         @torch.utils.hooks.unserializable_hook
-        def hook(grad: Tensor) -> Tensor:
-            if self.updater.needs_dense_grad and self.updater.is_update_step(self._step + 1):
-                seen = self._dense_grads.get(layer.name)
-                # No .grad yet means zero_grad() ran since the last backward: start afresh, so a
-                # backward through this net for another loss (SAC's actor through the critic)
-                # is not counted in the gradient that decides growth.
-                fresh = seen is None or layer.weight.grad is None
-                self._dense_grads[layer.name] = grad.detach().clone() if fresh else seen + grad
-            return _mask_gradient(grad, layer.mask)
+        def hook(grad: Tensor) -> None:
+            seen = self._dense_grads.get(layer.name)
+            # No .grad yet means zero_grad() ran since the last backward: start afresh, so a
+            # backward through this net for another loss (SAC's actor through the critic)
+            # is not counted in the gradient that decides growth.
+            fresh = seen is None or layer.weight.grad is None
+            self._dense_grads[layer.name] = grad.detach().clone() if fresh else seen + grad
+
+        return hook
+
+    def _mask_hook(self, layer: _Layer):
+        """Zeroes inactive entries of ``.grad`` in place once a backward has accumulated into it."""
+
+        @torch.utils.hooks.unserializable_hook
+        def hook(weight: Tensor) -> None:
+            _mask_gradient_(weight.grad, layer.mask)
 
         return hook
 
     @torch.no_grad()
     def _apply_masks(self) -> None:
-        for layer in self._layers.values():
-            layer.weight.mul_(layer.mask)
+        torch._foreach_mul_(self._weights, [layer.mask for layer in self._layers.values()])
 
     @torch.no_grad()
     def step(self) -> None:
@@ -131,7 +162,8 @@ class Sparsity:
         self._apply_masks()
         if self.updater.is_update_step(self._step):
             self._update()
-        self._dense_grads.clear()
+        self._disarm_capture()
+        self._arm_capture()
 
     def _update(self) -> None:
         layers = list(self._layers.values())
@@ -302,26 +334,31 @@ class Sparsity:
             layer.final, layer.target = int(saved["final"]), int(saved["target"])
             layer.churn = float(saved["churn"])
             layer.ever_active.copy_(saved["ever_active"])
+        self._disarm_capture()
+        self._arm_capture()
 
     def remove(self) -> None:
         """Detach the hooks (masks stay on the model); training after this is no longer sparse."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._attached = False
+        self._disarm_capture()
 
 
-def _mask_gradient(grad: Tensor, mask: Tensor) -> Tensor:
-    """``grad`` where active, exactly 0 elsewhere: an inf/NaN at an inactive position stays out.
+@torch.no_grad()
+def _mask_gradient_(grad: Tensor, mask: Tensor) -> None:
+    """Keep ``grad`` where active, exactly 0 elsewhere, in place; inf/NaN at inactive entries too.
 
-    On CPU a multiply plus a finite check of its sum is ~8x cheaper than ``where`` (bool kernels
-    are slow there); a non-finite sum means some entry is inf/NaN, and only then is ``where``
-    needed. Elsewhere ``where`` is cheap and avoids a device sync.
+    On CPU an in-place multiply plus a finite check of the sum is ~8x cheaper than ``where``
+    (boolean kernels are slow there); only a non-finite sum (some entry inf/NaN) needs the
+    select. On other devices ``where`` is cheap and avoids a host sync.
     """
     if grad.device.type == "cpu":
-        masked = grad * mask
-        if bool(torch.isfinite(masked.sum())):
-            return masked
-    return torch.where(mask != 0, grad, 0.0)
+        grad.mul_(mask)
+        if math.isfinite(grad.sum().item()):
+            return
+    grad.copy_(torch.where(mask != 0, grad, 0.0))
 
 
 def _all_finite(t: Tensor) -> bool:

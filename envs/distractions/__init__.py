@@ -1,0 +1,1 @@
+"""Visual distractions for DeepMind Control: colors, camera, video backgrounds."""
