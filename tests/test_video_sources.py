@@ -270,3 +270,13 @@ def test_bad_directory_arguments(tmp_path: Path) -> None:
         DirectoryVideos(tmp_path, max_frames=0)
     with pytest.raises(ValueError, match="cache_size must be an int >= 1"):
         DirectoryVideos(tmp_path, cache_size=0)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4])
+def test_single_procedural_frame_equals_the_clip_frame(index: int) -> None:
+    """A static background renders one frame alone; it must be the clip's frame at that spot."""
+    clip = ProceduralVideos(num_frames=20).frames(index, 32, 40)
+    alone = ProceduralVideos(num_frames=20)
+    for position in (0.0, 0.5, 0.99):
+        expected = clip[min(int(position * 20), 19)]
+        np.testing.assert_array_equal(alone.frame(index, position, 32, 40), expected)

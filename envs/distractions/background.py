@@ -106,6 +106,7 @@ class BackgroundDistraction:
         self.playback = playback
         self._video: int | None = None
         self._start = 0.0  # start position as a fraction of the clip: the clip length is unknown
+        self._still: np.ndarray | None = None  # the static frame of this episode
         self._steps = 0  # until the first render (the size comes with the RenderContext)
         self._floor: np.ndarray = np.empty(0, np.int32)
 
@@ -116,6 +117,7 @@ class BackgroundDistraction:
         self._video = int(rng.integers(self.num_videos))
         self._start = float(rng.random())
         self._steps = -1  # the first before_render brings it to 0: the first frame is the start
+        self._still: np.ndarray | None = None
         if self.hard:
             self._floor = floor_geom_ids(physics.model)
 
@@ -178,6 +180,10 @@ class BackgroundDistraction:
         """The video frame shown now, ``(height, width, 3)`` uint8."""
         if self._video is None:
             raise RuntimeError("BackgroundDistraction: call reset first")
+        if not self.dynamic:  # one frame all episode: ask the source for just that frame
+            if self._still is None or self._still.shape[:2] != (height, width):
+                self._still = self.source.frame(self._video, self._start, height, width)
+            return self._still
         clip = self.source.frames(self._video, height, width)
         return clip[self.frame_position(len(clip))]
 
