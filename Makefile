@@ -28,6 +28,9 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/sparse_core_speed.py
+	$(BIN)/python benchmarks/noisy_features_overhead.py
+	$(BIN)/python benchmarks/env_fps.py
+	$(BIN)/python benchmarks/env_grids.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
