@@ -38,7 +38,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-__all__ = ["NOISE_KINDS", "NoiseKind", "NoisyFeatures", "make_noisy_env", "noisy_observation_size"]
+__all__ = ["NOISE_KINDS", "NoiseKind", "NoisyFeatures", "noisy_observation_size"]
 
 NoiseKind = Literal["gaussian", "uniform", "empirical"]
 NOISE_KINDS: tuple[str, ...] = get_args(NoiseKind)
@@ -349,27 +349,3 @@ class NoisyFeatures(
 def _readonly(array: NDArray[np.intp]) -> NDArray[np.intp]:
     array.flags.writeable = False
     return array
-
-
-def make_noisy_env(
-    env_id: str,
-    noise_fraction: float,
-    *,
-    noise: NoiseKind = "gaussian",
-    noise_scale: float = 1.0,
-    permute: bool = False,
-    repermute_every: int | None = None,
-    reservoir_size: int = 10_000,
-    **env_kwargs: Any,
-) -> NoisyFeatures:
-    """``gymnasium.make(env_id, **env_kwargs)`` wrapped in ``NoisyFeatures``: an entry point for
-    registered noisy ids (``render_mode`` and other env arguments pass through)."""
-    return NoisyFeatures(
-        gym.make(env_id, **env_kwargs),
-        noise_fraction,
-        noise=noise,
-        noise_scale=noise_scale,
-        permute=permute,
-        repermute_every=repermute_every,
-        reservoir_size=reservoir_size,
-    )
