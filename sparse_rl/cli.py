@@ -9,7 +9,7 @@ from sparse_rl import __version__
 
 #: Subcommands and what each will do; unimplemented ones say so instead of pretending.
 SUBCOMMANDS: dict[str, str] = {
-    "demo": "train a 90%-sparse RigL MLP vs a dense one on a made-up task and plot the losses",
+    "demo": "train a 90%%-sparse RigL MLP vs a dense one on a made-up task and plot the losses",
     "train": "train an agent from a config file (coming: issue 8)",
     "eval": "evaluate a saved agent on a list of env modes (coming: issue 8)",
     "export": "export a trained policy to ONNX + a policy card (coming: issue 7)",

@@ -20,6 +20,8 @@ def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: sparse-rl" in out
     for name in ("demo", "train", "eval", "export", "deploy", "sweep", "report", "bench"):
         assert name in out, f"subcommand {name!r} missing from --help"
+    assert "90%-sparse RigL MLP" in out  # a bare % in a help string garbles argparse's output
+    assert "option_strings" not in out
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
