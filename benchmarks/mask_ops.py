@@ -14,26 +14,15 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from _machine import machine_info
-from sparse_core_speed import mlp
+from sparse_core_speed import median_time, mlp
 
 from sparse_rl import sparse_nets as sn
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def median_us(fn: Callable[[], object], repeats: int = 200) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e6 * statistics.median(times)
 
 
 def mask_ops() -> dict[str, float]:
@@ -41,9 +30,9 @@ def mask_ops() -> dict[str, float]:
     grad, keep = torch.randn(n), torch.rand(n) < 0.1
     keep_f, drop = keep.float(), ~keep
     return {
-        "where_bool_us": median_us(lambda: torch.where(keep, grad, 0.0)),
-        "masked_fill_bool_us": median_us(lambda: grad.masked_fill(drop, 0.0)),
-        "mul_float_us": median_us(lambda: grad * keep_f),
+        "where_bool_us": 1e6 * median_time(lambda: torch.where(keep, grad, 0.0), 200),
+        "masked_fill_bool_us": 1e6 * median_time(lambda: grad.masked_fill(drop, 0.0), 200),
+        "mul_float_us": 1e6 * median_time(lambda: grad * keep_f, 200),
     }
 
 

@@ -96,7 +96,7 @@ def training_overhead(
     return rows
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
+def median_time(fn: Callable[[], object], repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
@@ -134,8 +134,8 @@ def sqrt_of_zeros(repeats: int) -> dict[str, float]:
     """Microseconds of ``sqrt`` on 131072 zeros vs ones: why masked Adam state costs time."""
     zeros, ones = torch.zeros(131_072), torch.ones(131_072)
     return {
-        "sqrt_zeros_us": 1e6 * _median_time(zeros.sqrt, repeats),
-        "sqrt_ones_us": 1e6 * _median_time(ones.sqrt, repeats),
+        "sqrt_zeros_us": 1e6 * median_time(zeros.sqrt, repeats),
+        "sqrt_ones_us": 1e6 * median_time(ones.sqrt, repeats),
     }
 
 
@@ -149,8 +149,8 @@ def csr_inference(sparsities: list[float], batches: list[int], repeats: int) -> 
         for batch in batches:
             x = torch.randn(batch, 1024)
             with torch.no_grad():
-                dense_s = _median_time(lambda x=x, f=dense: f(x), repeats)
-                csr_s = _median_time(lambda x=x, f=csr: f(x), repeats)
+                dense_s = median_time(lambda x=x, f=dense: f(x), repeats)
+                csr_s = median_time(lambda x=x, f=csr: f(x), repeats)
             rows.append({"sparsity": sparsity, "batch": batch, "dense_us": 1e6 * dense_s,
                          "csr_us": 1e6 * csr_s, "csr_speedup": dense_s / csr_s})  # fmt: skip
             print(
