@@ -54,13 +54,19 @@ class _NetworkState:
                 self._follow.append((mask, getattr(copy, sn.MASK), copy.weight))
         self.follow_masks()
         if self._follow and sparsity.optimizer is not None:
-            sparsity.optimizer.register_step_post_hook(lambda *_: self.follow_masks())
+            sparsity.optimizer.register_step_post_hook(lambda *_: self._after_step())
+
+    def _after_step(self) -> None:
+        # Between topology updates the masks do not change, and SB3's Polyak update keeps the
+        # target at zero wherever both nets are zero: only an update step needs following.
+        if self.sparsity.updater.is_update_step(self.sparsity.step_count):
+            self.follow_masks()
 
     @torch.no_grad()
     def follow_masks(self) -> None:
         """Copy the online masks to the targets and zero target weights the online net dropped.
 
-        Registered after the Sparsity's own hook, so it sees this step's topology update. SB3's
+        Runs after the Sparsity's own step hook, so it sees this step's topology update. SB3's
         Polyak update comes later in the same gradient step: target = τ·online + (1-τ)·target is
         then zero at every inactive position, and grown positions (0 in both) fade in at rate τ.
         """
@@ -153,6 +159,16 @@ class SparsePolicyMixin:
                 f"saved sparse networks {sorted(state)} differ from this policy's "
                 f"{sorted(self.sparse_networks)}; load with the policy_kwargs it was trained with."
             )
+        for name, sub in state.items():  # other density / distribution: other per-layer counts
+            ours = self.sparse_networks[name].sparsity.state_dict()["layers"]
+            saved = {k: int(v["final"]) for k, v in sub.get("layers", {}).items()}
+            expected = {k: int(v["final"]) for k, v in ours.items()}
+            if saved.keys() == expected.keys() and saved != expected:
+                raise ValueError(
+                    f"saved {name} has active weights per layer {saved}, this policy's settings "
+                    f"give {expected} (another density or distribution); load with the "
+                    "policy_kwargs it was trained with."
+                )
         for name, sub in state.items():
             self.sparse_networks[name].sparsity.load_state_dict(sub)
             self.sparse_networks[name].follow_masks()

@@ -1,0 +1,354 @@
+"""Noise robustness: dense SAC vs ANF-SAC vs 90%-sparse SAC on noisy-feature HalfCheetah-v5.
+
+Every (method, noise fraction, seed) is one run in ``--out/runs/<run>/``: ``eval.csv``
+(deterministic returns on a separately seeded eval env), ``connectivity.csv`` (active input
+connections per real vs noise feature, actor and critic), SB3's ``progress.csv`` and a checkpoint
+(model + replay buffer, kept after the run ends) every ``--checkpoint-every`` steps. Re-running
+the command skips finished runs, resumes unfinished ones and extends finished ones when
+``--steps`` grew, so the runs can span several sessions.
+
+All three methods use ANF's SAC settings (REFERENCE §2: lr 1e-3, batch 100, fixed α 0.2, Adam
+weight decay 2e-4, 2×256) except the random warm-up, scaled from 25k to ``--learning-starts``.
+
+Run: ``python benchmarks/noise_robustness.py --steps 40000`` (two runs at a time, one thread each);
+then ``python benchmarks/noise_robustness.py --report`` writes ``noise_robustness.{md,png}`` and
+``noise_robustness_connectivity.png`` into ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+METHODS = ("dense", "anf", "sparse90")
+CONNECTIVITY_KEYS = (
+    "actor_real_connections",
+    "actor_noise_connections",
+    "critic_real_connections",
+    "critic_noise_connections",
+)
+
+
+def make_model(method: str, env: Any, seed: int, buffer_size: int, learning_starts: int) -> Any:
+    from stable_baselines3 import SAC
+
+    from sparse_rl import agents
+    from sparse_rl import sparse_nets as sn
+
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": [256, 256],
+        "optimizer_kwargs": {"weight_decay": 2e-4, "fused": True},
+    }
+    policy: Any = "MlpPolicy"
+    if method == "anf":
+        policy = agents.SparseSACPolicy
+        policy_kwargs.update(agents.anf_policy_kwargs())
+    elif method == "sparse90":
+        policy = agents.SparseSACPolicy
+        policy_kwargs.update(
+            density=0.1, distribution="erk", updater=sn.RigL(interval=1000, drop_fraction=0.3)
+        )
+    elif method != "dense":
+        raise ValueError(f"method={method!r} is not valid; choose one of {list(METHODS)}.")
+    return SAC(
+        policy,
+        env,
+        learning_rate=1e-3,
+        batch_size=100,
+        ent_coef=0.2,
+        gamma=0.99,
+        tau=0.005,
+        buffer_size=buffer_size,
+        learning_starts=learning_starts,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        verbose=0,
+    )
+
+
+def evaluate(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float]:
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        done, total = False, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    path.unlink()
+    for row in rows:
+        if float(row["step"]) <= step:
+            _append(path, row)
+
+
+def run_one(spec: dict[str, Any]) -> str:
+    """Train one run to ``spec['steps']``, resuming from its checkpoint when there is one."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.logger import configure
+
+    from sparse_rl import agents, envs
+
+    torch.set_num_threads(1)
+    run_dir = Path(spec["dir"])
+    done = run_dir / "done.json"
+    if done.exists() and json.loads(done.read_text())["steps"] >= spec["steps"]:
+        return f"{run_dir.name}: already finished"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
+    eval_env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
+    ckpt, buffer = run_dir / "checkpoint.zip", run_dir / "replay_buffer.pkl"
+    model = make_model(
+        spec["method"], env, spec["seed"], spec["buffer_size"], spec["learning_starts"]
+    )
+    if ckpt.exists() and buffer.exists():
+        model = type(model).load(ckpt, env=env)
+        model.load_replay_buffer(buffer)
+        for name in ("eval.csv", "connectivity.csv"):  # rows written after the checkpoint
+            _truncate(run_dir / name, model.num_timesteps)
+    model.set_logger(configure(str(run_dir), ["csv"]))
+    callback = agents.SparsityLogger() if spec["method"] != "dense" else None
+    eval_seed = 10_000 + 100 * spec["seed"]
+    started = time.time()
+    while model.num_timesteps < spec["steps"]:
+        chunk = min(spec["eval_every"], spec["steps"] - model.num_timesteps)
+        model.learn(chunk, reset_num_timesteps=False, callback=callback)
+        mean, std = evaluate(model, eval_env, spec["eval_episodes"], eval_seed)
+        _append(run_dir / "eval.csv", {"step": model.num_timesteps, "return": mean, "std": std})
+        if spec["method"] != "dense":
+            real = eval_env.get_wrapper_attr("real_indices")
+            values = model.policy.sparsity_log_values(real)
+            row = {"step": model.num_timesteps, **{k: values[k] for k in CONNECTIVITY_KEYS}}
+            _append(run_dir / "connectivity.csv", row)
+        if (
+            model.num_timesteps % spec["checkpoint_every"] == 0
+            or model.num_timesteps >= spec["steps"]
+        ):
+            model.save(run_dir / "checkpoint.tmp.zip")
+            model.save_replay_buffer(run_dir / "replay_buffer.tmp.pkl")
+            os.replace(run_dir / "checkpoint.tmp.zip", ckpt)
+            os.replace(run_dir / "replay_buffer.tmp.pkl", buffer)
+        print(f"{run_dir.name}: step {model.num_timesteps} return {mean:.1f}", flush=True)
+    model.save(run_dir / "model.zip")
+    # The checkpoint stays (git ignores it): a later `--steps` larger than this one extends the run.
+    done.write_text(
+        json.dumps({"steps": model.num_timesteps, "seconds_this_session": time.time() - started})
+    )
+    return f"{run_dir.name}: finished"
+
+
+def run_all(args: argparse.Namespace) -> None:
+    from _machine import machine_info
+
+    out = Path(args.out)
+    specs = [
+        {
+            "dir": str(out / "runs" / f"{method}-f{noise}-s{seed}"),
+            "method": method,
+            "noise": noise,
+            "seed": seed,
+            "steps": args.steps,
+            "buffer_size": args.buffer_size,
+            "learning_starts": args.learning_starts,
+            "eval_every": args.eval_every,
+            "eval_episodes": args.eval_episodes,
+            "checkpoint_every": args.checkpoint_every,
+        }
+        for seed in args.seeds  # seed-major: a cut-short sweep still has every method
+        for noise in args.noise
+        for method in args.methods
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(
+        json.dumps({"machine": machine_info(), "runs": specs}, indent=1)
+    )
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for message in pool.map(run_one, specs):
+            print(message, flush=True)
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> list[dict[str, float]]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def bootstrap_ci(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean over seeds."""
+    rng = np.random.default_rng(seed)
+    if len(values) < 2:
+        return float(values.mean()), float(values.mean())
+    means = rng.choice(values, size=(reps, len(values)), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def report(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(args.out)
+    sweep = json.loads((out / "sweep.json").read_text())
+    runs: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for spec in sweep["runs"]:
+        evals = _read(Path(spec["dir"]) / "eval.csv")
+        if evals:
+            runs.setdefault((spec["method"], spec["noise"]), []).append(
+                {**spec, "eval": evals, "conn": _read(Path(spec["dir"]) / "connectivity.csv")}
+            )
+    noises = sorted({n for _, n in runs})
+    fig, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4), squeeze=False)
+    rows = []
+    for ax, noise in zip(axes[0], noises, strict=True):
+        for method in METHODS:
+            group = runs.get((method, noise), [])
+            if not group:
+                continue
+            common = min(len(r["eval"]) for r in group)  # steps every seed has reached
+            steps = np.array([e["step"] for e in group[0]["eval"][:common]])
+            curves = np.array([[e["return"] for e in r["eval"][:common]] for r in group])
+            low, high = zip(*(bootstrap_ci(curves[:, i]) for i in range(common)), strict=True)
+            ax.plot(steps, curves.mean(0), label=f"{method} (n={len(group)})")
+            ax.fill_between(steps, low, high, alpha=0.2)
+            final = curves[:, -1]
+            ci = bootstrap_ci(final)
+            rows.append((noise, method, len(group), int(steps[-1]), final, ci))
+        ax.set(title=f"HalfCheetah-v5, noise fraction {noise}", xlabel="env steps",
+               ylabel="eval return (deterministic)")  # fmt: skip
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "noise_robustness.png", dpi=120)
+
+    fig, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4), squeeze=False)
+    for ax, noise in zip(axes[0], noises, strict=True):
+        for method, style in (("anf", "-"), ("sparse90", "--")):
+            group = [r for r in runs.get((method, noise), []) if r["conn"]]
+            if not group:
+                continue
+            common = min(len(r["conn"]) for r in group)
+            steps = np.array([c["step"] for c in group[0]["conn"][:common]])
+            for key, color in (("actor_real_connections", "C0"), ("actor_noise_connections", "C3")):
+                values = np.array([[c[key] for c in r["conn"][:common]] for r in group]).mean(0)
+                label = f"{method} actor {key.split('_')[1]}"
+                ax.plot(steps, values, style, color=color, label=label)
+        ax.set(title=f"active input connections per feature, noise {noise}",
+               xlabel="env steps", ylabel="connections per input feature")  # fmt: skip
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "noise_robustness_connectivity.png", dpi=120)
+
+    conn_rows = []
+    for (method, noise), group in sorted(runs.items()):
+        last = [r["conn"][-1] for r in group if r["conn"]]
+        if last:
+            conn_rows.append(
+                (noise, method, {k: np.mean([c[k] for c in last]) for k in CONNECTIVITY_KEYS})
+            )
+    machine = sweep["machine"]
+    lines = [
+        "# Noise robustness: dense SAC vs ANF-SAC vs 90%-sparse SAC (HalfCheetah-v5)",
+        "",
+        f"Sweep command: `{machine['command']}`; report: `python benchmarks/noise_robustness.py "
+        "--report`.",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}; two runs "
+        f"at a time, one thread each. Started {machine['date']}.",
+        "",
+        "Settings: ANF's SAC (lr 1e-3, batch 100, fixed α 0.2, Adam weight decay 2e-4, 2×256 "
+        f"ReLU), random warm-up {sweep['runs'][0]['learning_starts']} steps; eval = mean "
+        f"deterministic return of {sweep['runs'][0]['eval_episodes']} episodes on a separately "
+        "seeded env. anf: input layer 80% sparse, SET 5% every 1000 steps; sparse90: 90% ERK, "
+        "RigL 30% every 1000 steps. Interval = 95% bootstrap CI of the mean over seeds.",
+        "",
+        "| noise | method | seeds | steps | final return (mean) | 95% CI | per seed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for noise, method, n, steps, final, ci in rows:
+        per_seed = ", ".join(f"{v:.0f}" for v in final)
+        lines.append(
+            f"| {noise} | {method} | {n} | {steps} | {final.mean():.0f} | "
+            f"[{ci[0]:.0f}, {ci[1]:.0f}] | {per_seed} |"
+        )
+    lines += [
+        "",
+        "Active input connections per real vs per noise feature at the last evaluation "
+        "(mean over seeds; ANF's diagnostic):",
+        "",
+        "| noise | method | actor real | actor noise | critic real | critic noise |",
+        "|---|---|---|---|---|---|",
+    ]
+    for noise, method, c in conn_rows:
+        lines.append(
+            f"| {noise} | {method} | {c['actor_real_connections']:.1f} | "
+            f"{c['actor_noise_connections']:.1f} | {c['critic_real_connections']:.1f} | "
+            f"{c['critic_noise_connections']:.1f} |"
+        )
+    lines += [
+        "",
+        "Curves: `noise_robustness.png` (returns, 95% bootstrap bands), "
+        "`noise_robustness_connectivity.png` (actor connections per feature over time).",
+        "",
+    ]
+    (RESULTS / "noise_robustness.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--noise", nargs="+", type=float, default=[0.9, 0.98])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--learning-starts", type=int, default=5_000)
+    parser.add_argument("--buffer-size", type=int, default=100_000)
+    parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--eval-episodes", type=int, default=3)
+    parser.add_argument("--checkpoint-every", type=int, default=10_000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default=str(RESULTS / "noise_robustness"))
+    parser.add_argument("--report", action="store_true", help="aggregate finished evaluations")
+    parser.add_argument("--fresh", action="store_true", help="delete --out before running")
+    args = parser.parse_args()
+    if args.report:
+        report(args)
+        return
+    if args.fresh:
+        shutil.rmtree(args.out, ignore_errors=True)
+    run_all(args)
+
+
+if __name__ == "__main__":
+    main()

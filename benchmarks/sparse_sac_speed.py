@@ -1,0 +1,115 @@
+"""Wall time of sparse SAC (90% ERK, RigL) vs dense SB3 SAC: same env, same steps, one run.
+
+Both use SB3's SAC defaults (2×256, batch 256) with ``Adam(fused=True)`` (our recommendation on
+CPU, see sparse_core_speed.md) on HalfCheetah-v5; the sparse one updates its topology every
+``--interval`` gradient steps (default 250, 4× more often than the RL default 1000, so update costs
+are not hidden). Dense and sparse alternate, starting order flipping per repeat, so both see the
+same machine load; the reported ratio is the median of the per-repeat ratios. Goal: <= 1.05.
+
+Run: ``python benchmarks/sparse_sac_speed.py`` (``--quick`` for a smoke run). Writes
+``benchmarks/results/sparse_sac_speed.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+from _machine import machine_info
+from stable_baselines3 import SAC
+
+from sparse_rl import agents
+from sparse_rl import sparse_nets as sn
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def time_learn(sparse: bool, steps: int, learning_starts: int, interval: int, seed: int) -> float:
+    policy_kwargs: dict[str, object] = {"optimizer_kwargs": {"fused": True}}
+    if sparse:
+        policy_kwargs.update(
+            density=0.1, distribution="erk", updater=sn.RigL(interval=interval, drop_fraction=0.3)
+        )
+    model = SAC(
+        agents.SparseSACPolicy if sparse else "MlpPolicy",
+        gym.make("HalfCheetah-v5"),
+        learning_starts=learning_starts,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+    )
+    start = time.perf_counter()
+    model.learn(steps)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--learning-starts", type=int, default=200)
+    parser.add_argument("--interval", type=int, default=250)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.learning_starts, args.repeats = 300, 100, 2
+    torch.set_num_threads(args.threads)
+    times: dict[str, list[float]] = {"dense": [], "sparse": []}
+    for repeat in range(args.repeats):
+        order = ("dense", "sparse") if repeat % 2 == 0 else ("sparse", "dense")
+        for variant in order:
+            seconds = time_learn(
+                variant == "sparse", args.steps, args.learning_starts, args.interval, repeat
+            )
+            times[variant].append(seconds)
+        print(
+            f"repeat {repeat}: dense {times['dense'][-1]:.2f} s, sparse {times['sparse'][-1]:.2f} s"
+        )
+    ratios = [s / d for s, d in zip(times["sparse"], times["dense"], strict=True)]
+    updates = args.steps - args.learning_starts
+    result = {
+        "machine": machine_info(),
+        "settings": vars(args),
+        "seconds": times,
+        "ratios": ratios,
+        "ratio_median": statistics.median(ratios),
+        "dense_updates_per_second": updates / statistics.median(times["dense"]),
+        "sparse_updates_per_second": updates / statistics.median(times["sparse"]),
+    }
+    m = result["machine"]
+    md = [
+        "# Sparse SAC vs dense SB3 SAC: wall time (HalfCheetah-v5)",
+        "",
+        f"Command: `{m['command']}`  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+        f"{args.threads} torch thread(s); {m['date']}.",
+        "",
+        f"{args.steps} env steps each ({updates} gradient steps after {args.learning_starts} "
+        f"random ones), SB3 SAC defaults, `Adam(fused=True)`; sparse = 90% ERK, RigL 30% every "
+        f"{args.interval} gradient steps; {args.repeats} repeats, order alternating.",
+        "",
+        "| | median seconds | gradient steps / s |",
+        "|---|---|---|",
+        f"| dense SAC | {statistics.median(times['dense']):.2f} | "
+        f"{result['dense_updates_per_second']:.1f} |",
+        f"| sparse SAC | {statistics.median(times['sparse']):.2f} | "
+        f"{result['sparse_updates_per_second']:.1f} |",
+        "",
+        f"**sparse/dense = {result['ratio_median']:.3f}** (median of per-repeat ratios: "
+        + ", ".join(f"{r:.3f}" for r in ratios)
+        + "). Goal: <= 1.05.",
+        "",
+    ]
+    if not args.quick:
+        (RESULTS / "sparse_sac_speed.json").write_text(json.dumps(result, indent=1))
+        (RESULTS / "sparse_sac_speed.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
