@@ -84,7 +84,7 @@ class _NetworkState:
             "density": active / numel,
             "churn": sum(layer.churn * layer.active for layer in stats.layers) / max(active, 1),
             "itop": sum(layer.itop * layer.numel for layer in stats.layers) / numel,
-            "updates": float(stats.step),
+            "optimizer_steps": float(stats.step),
         }
         sparse_inputs = [n for n in self.input_layers if n in self.sparsity.masks]
         if real is not None and obs_dim is not None and sparse_inputs:

@@ -663,7 +663,7 @@ def test_sparsity_logger_churn_after_updates(tmp_path: Path) -> None:
     for network in NETWORKS:
         churn = values(rows, f"sparsity/{network}_churn")
         assert churn[0] == 0.0 and churn[-1] > 0.0
-        assert values(rows, f"sparsity/{network}_updates")[-1] > 0
+        assert values(rows, f"sparsity/{network}_optimizer_steps")[-1] > 0
 
 
 def test_sparsity_logger_rejects_dense_policy() -> None:
