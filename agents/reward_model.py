@@ -1,0 +1,282 @@
+"""The learned reward of preference-based RL: an ensemble of MLPs on (obs, action).
+
+Each member is a stack of ordinary ``nn.Linear`` layers (so the sparse core can mask any of them,
+each member with its own topology), but the forward pass runs all members in one batched matmul
+per layer (``torch.baddbmm`` over stacked weights) instead of a Python loop per member; the
+gradients flow back through the stack to each member's own weights and mask hooks.
+Trained with the Bradley–Terry cross-entropy on summed segment rewards (PEBBLE, B-Pref).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from sparse_rl import sparse_nets as sn
+
+
+class RewardEnsemble(nn.Module):
+    """``members`` MLPs (default 3 × [256, 256, 256], LeakyReLU, tanh output) on [obs, action].
+
+    :param members: ensemble size; the ensemble mean is the reward, the spread drives queries.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        members: int = 3,
+        hidden: Sequence[int] = (256, 256, 256),
+        negative_slope: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}.")
+        if obs_dim < 1 or act_dim < 0:
+            raise ValueError(f"obs_dim must be >= 1 and act_dim >= 0, got {obs_dim}, {act_dim}.")
+        self.obs_dim, self.act_dim, self.negative_slope = obs_dim, act_dim, negative_slope
+        sizes = [obs_dim + act_dim, *hidden, 1]
+        self.members = nn.ModuleList(
+            nn.Sequential(*(nn.Linear(a, b) for a, b in itertools.pairwise(sizes)))
+            for _ in range(members)
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def input_layers(self) -> list[str]:
+        """Names of every member's input layer (R2N / ANF make these sparse)."""
+        return [f"members.{i}.0" for i in range(self.size)]
+
+    def forward(self, obs: Tensor, act: Tensor, per_member: bool = False) -> Tensor:
+        """Per-member rewards, shape (members, *batch).
+
+        ``obs``/``act`` are (*batch, dim), shared by all members, or with ``per_member`` (members,
+        *batch, dim): one batch per member (each member trains on its own shuffle, as in B-Pref).
+        """
+        x = torch.cat([obs, act], dim=-1) if self.act_dim else obs
+        if per_member:
+            if x.shape[0] != self.size:
+                raise ValueError(f"per_member inputs need {self.size} batches, got {x.shape[0]}.")
+            batch_shape = x.shape[1:-1]
+            h = x.reshape(self.size, -1, x.shape[-1])
+        else:
+            batch_shape = x.shape[:-1]
+            h = x.reshape(1, -1, x.shape[-1]).expand(self.size, -1, -1)
+        depth = len(self.members[0])
+        for i in range(depth):
+            layers = [member[i] for member in self.members]
+            weight = torch.stack([layer.weight for layer in layers])  # (M, out, in)
+            bias = torch.stack([layer.bias for layer in layers]).unsqueeze(1)  # (M, 1, out)
+            h = torch.baddbmm(bias, h, weight.transpose(1, 2))
+            h = F.leaky_relu(h, self.negative_slope) if i < depth - 1 else torch.tanh(h)
+        return h.reshape(self.size, *batch_shape)
+
+
+def preference_loss(returns0: Tensor, returns1: Tensor, labels: Tensor) -> Tensor:
+    """Bradley–Terry cross-entropy, P[σ1 ≻ σ0] = softmax(R0, R1)[1]; labels in {0, 0.5, 1}.
+
+    Shapes: returns (members, B), labels (members, B) or (B,); mean over everything.
+    """
+    logits = returns1 - returns0
+    return F.binary_cross_entropy_with_logits(logits, labels.expand_as(logits))
+
+
+@dataclass(frozen=True)
+class RewardTrainStats:
+    loss: float
+    accuracy: float  # of the ensemble mean on the strict (non-0.5) training labels
+    steps: int
+
+
+class RewardModel:
+    """The ensemble, its Adam, and (for R2N) the sparse state of its input layers.
+
+    :param sparsity: None for PEBBLE's dense reward models; for R2N a dict of
+        ``sn.sparsify`` settings: ``density`` (default 0.2), ``layers`` ("input" or "all"),
+        ``distribution``, ``updater`` (default ANF's SET, 5%, every ``interval`` reward-model
+        gradient steps).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        members: int = 3,
+        hidden: Sequence[int] = (256, 256, 256),
+        lr: float = 3e-4,
+        batch_size: int = 128,
+        sparsity: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
+        torch.manual_seed(seed)
+        self.device = torch.device(device)
+        self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
+        self.batch_size = batch_size
+        self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=lr)
+        self.sparsity: sn.Sparsity | None = None
+        if sparsity is not None:
+            self.sparsity = self._sparsify(dict(sparsity), seed)
+        self.ensemble.to(self.device)
+        self._rng = np.random.default_rng(seed)
+
+    def _sparsify(self, settings: dict[str, Any], seed: int) -> sn.Sparsity:
+        valid = {"density", "layers", "distribution", "updater"}
+        unknown = sorted(set(settings) - valid)
+        if unknown:
+            raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {sorted(valid)}.")
+        layers = settings.get("layers", "input")
+        if layers not in ("input", "all"):
+            raise ValueError(f"sparsity layers={layers!r} is not valid; choose 'input' or 'all'.")
+        chosen = self.ensemble.input_layers() if layers == "input" else None
+        # Per member: one ERK/uniform budget each, so every member keeps the same density.
+        density = float(settings.get("density", 0.2))
+        distribution = settings.get("distribution", "uniform" if layers == "input" else "erk")
+        return sn.sparsify(
+            self.ensemble,
+            self.optimizer,
+            density,
+            None if layers == "input" else distribution,
+            settings.get("updater", sn.SET(interval=100, drop_fraction=0.05)),
+            layers=chosen,
+            seed=seed,
+        )
+
+    # -- training -------------------------------------------------------------------------------
+
+    def _tensor(self, array: np.ndarray) -> Tensor:
+        return torch.as_tensor(array, dtype=torch.float32, device=self.device)
+
+    def train(
+        self,
+        obs0: np.ndarray,
+        act0: np.ndarray,
+        obs1: np.ndarray,
+        act1: np.ndarray,
+        labels: np.ndarray,
+        epochs: int = 50,
+        target_accuracy: float | None = 0.97,
+    ) -> RewardTrainStats:
+        """Train every member on every label for ``epochs`` (each member its own shuffle).
+
+        Stops early once the ensemble-mean accuracy on the labels reaches ``target_accuracy``
+        (B-Pref stops at 97%). Arrays: (N, T, dim) segments, (N,) labels.
+        """
+        n = len(labels)
+        if n == 0:
+            raise ValueError("no labels to train the reward model on.")
+        o0, a0, o1, a1 = map(self._tensor, (obs0, act0, obs1, act1))
+        y = self._tensor(labels)
+        steps, loss_value, accuracy = 0, float("nan"), 0.0
+        self.ensemble.train()
+        for _ in range(epochs):
+            order = torch.as_tensor(
+                np.stack([self._rng.permutation(n) for _ in range(self.ensemble.size)])
+            )
+            for start in range(0, n, self.batch_size):
+                idx = order[:, start : start + self.batch_size]  # (M, b): per-member batches
+                r0 = self.ensemble(o0[idx], a0[idx], per_member=True).sum(-1)  # (M, b)
+                r1 = self.ensemble(o1[idx], a1[idx], per_member=True).sum(-1)
+                loss = preference_loss(r0, r1, y[idx])
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                steps += 1
+                loss_value = loss.item()
+            accuracy = self.accuracy(obs0, act0, obs1, act1, labels)
+            if target_accuracy is not None and accuracy >= target_accuracy:
+                break
+        return RewardTrainStats(loss=loss_value, accuracy=accuracy, steps=steps)
+
+    # -- inference ------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def member_rewards(self, obs: np.ndarray, act: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        """(members, N) rewards for N transitions, computed in chunks (whole replay buffers)."""
+        self.ensemble.eval()
+        out = []
+        for start in range(0, len(obs), chunk):
+            o = self._tensor(obs[start : start + chunk])
+            a = self._tensor(act[start : start + chunk])
+            out.append(self.ensemble(o, a).cpu().numpy())
+        return np.concatenate(out, axis=1) if out else np.zeros((self.ensemble.size, 0))
+
+    def reward(self, obs: np.ndarray, act: np.ndarray, chunk: int = 65536) -> np.ndarray:
+        """The learned reward: the ensemble mean, shape (N,)."""
+        return self.member_rewards(obs, act, chunk).mean(0)
+
+    @torch.no_grad()
+    def preference_probabilities(
+        self, obs0: np.ndarray, act0: np.ndarray, obs1: np.ndarray, act1: np.ndarray
+    ) -> np.ndarray:
+        """Per-member P[σ1 ≻ σ0], shape (members, N): what query selection ranks by."""
+        self.ensemble.eval()
+        r0 = self.ensemble(self._tensor(obs0), self._tensor(act0)).sum(-1)
+        r1 = self.ensemble(self._tensor(obs1), self._tensor(act1)).sum(-1)
+        return torch.sigmoid(r1 - r0).cpu().numpy()
+
+    def accuracy(
+        self,
+        obs0: np.ndarray,
+        act0: np.ndarray,
+        obs1: np.ndarray,
+        act1: np.ndarray,
+        labels: np.ndarray,
+    ) -> float:
+        """Share of strict labels (not 0.5) whose preferred segment the ensemble mean agrees on."""
+        strict = labels != 0.5
+        if not strict.any():
+            return float("nan")
+        p = self.preference_probabilities(obs0[strict], act0[strict], obs1[strict], act1[strict])
+        return float(((p.mean(0) > 0.5) == (labels[strict] > 0.5)).mean())
+
+    def input_connectivity(self) -> np.ndarray:
+        """(members, obs_dim) active input connections per observation feature of each member.
+
+        Dense members count every connection (their fan-out).
+        """
+        rows = []
+        for i, name in enumerate(self.ensemble.input_layers()):
+            layer = self.ensemble.members[i][0]
+            if self.sparsity is not None and name in self.sparsity.masks:
+                counts = self.sparsity.input_connectivity(name).float()
+            else:
+                counts = torch.full((layer.in_features,), float(layer.out_features))
+            rows.append(counts[: self.ensemble.obs_dim].cpu().numpy())
+        return np.stack(rows)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "ensemble": self.ensemble.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sparsity": None if self.sparsity is None else self.sparsity.state_dict(),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Optimizer.load_state_dict keeps the given moment tensors: copy, so two live models
+        # never share them.
+        state = copy.deepcopy(state)
+        if (state["sparsity"] is None) != (self.sparsity is None):
+            saved = "sparse" if state["sparsity"] is not None else "dense"
+            raise ValueError(
+                f"the saved reward model is {saved}; build this one with the same sparsity "
+                "settings before loading."
+            )
+        self.ensemble.load_state_dict(state["ensemble"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sparsity is not None:
+            self.sparsity.load_state_dict(state["sparsity"])
+        self._rng.bit_generator.state = state["rng"]
