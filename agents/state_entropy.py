@@ -42,29 +42,24 @@ class StateEntropyReward:
     :param features: maps observations (B, obs_dim) to the space distances are taken in;
         None = the raw observation.
     :param k: neighbour index (PEBBLE: 5).
-    :param max_reference: distances are taken to at most this many random buffer states.
     """
 
-    def __init__(
-        self,
-        features: Callable[[Tensor], Tensor] | None = None,
-        k: int = 5,
-        max_reference: int = 10_000,
-    ) -> None:
-        if k < 1 or max_reference < k:
-            raise ValueError(f"need k >= 1 and max_reference >= k, got k={k}, {max_reference}.")
-        self.features, self.k, self.max_reference = features, k, max_reference
+    def __init__(self, features: Callable[[Tensor], Tensor] | None = None, k: int = 5) -> None:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}.")
+        self.features, self.k = features, k
         self._count, self._mean, self._m2 = 0, 0.0, 0.0
 
     @torch.no_grad()
-    def __call__(self, obs: Tensor, buffer_obs: Tensor, generator: torch.Generator) -> Tensor:
-        """Normalised intrinsic reward of ``obs`` (B, obs_dim) given the buffer's states."""
-        if len(buffer_obs) > self.max_reference:
-            idx = torch.randint(len(buffer_obs), (self.max_reference,), generator=generator)
-            buffer_obs = buffer_obs[idx.to(buffer_obs.device)]
-        x, ref = obs, buffer_obs
+    def __call__(self, obs: Tensor, reference: Tensor) -> Tensor:
+        """Normalised intrinsic reward of ``obs`` (B, obs_dim) among ``reference`` states.
+
+        PEBBLE takes all states seen so far; a random subset of them (the replay buffer samples
+        one per batch) keeps the cost bounded.
+        """
+        x, ref = obs, reference
         if self.features is not None:
-            x, ref = self.features(obs), self.features(buffer_obs)
+            x, ref = self.features(obs), self.features(reference)
         dist = knn_distance(x.float(), ref.float(), self.k)
         self._update(dist)
         return dist / (self._std() + 1e-8)

@@ -1,0 +1,454 @@
+"""Preference-based SAC: PEBBLE, and R2N (PEBBLE whose reward models are sparse).
+
+``PrefSAC`` is SB3's SAC (``learn``, ``save``, ``load``, callbacks, logger, VecEnvs) with a learned
+reward: after the random warm-up (``learning_starts``) it explores on a state-entropy reward for
+``unsupervised_steps``, resets the critic, then holds feedback sessions: segment pairs from the
+replay buffer go to the teacher, every label goes to the durable :class:`LabelStore` as it is
+made, the reward ensemble is trained on all stored labels and the whole buffer is relabelled.
+R2N and PEBBLE are the same class; :func:`r2n` and :func:`pebble` are their settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from stable_baselines3 import SAC
+from stable_baselines3.common.policies import BasePolicy
+from torch import nn
+
+from sparse_rl import sparse_nets as sn
+
+from .preference_buffer import PreferenceReplayBuffer
+from .preference_store import LabelStore, PreferenceLabel
+from .queries import (
+    QUERY_METHODS,
+    FeedbackSchedule,
+    candidate_count,
+    gather_segments,
+    sample_buffer_segments,
+    select_queries,
+)
+from .reward_model import RewardModel
+from .sparse_policies import SparseSACPolicy
+from .state_entropy import StateEntropyReward
+from .teacher import SimulatedTeacher
+
+ENTROPY_SPACES = ("obs", "reward_features", "none")
+
+
+def r2n_reward_sparsity() -> dict[str, Any]:
+    """R2N's reward models: ANF-style sparse input layer (80% sparse, SET dropping 5%).
+
+    R2N's exact values are not public (REFERENCE §1); the interval counts reward-model gradient
+    steps, of which a run has far fewer than SAC steps, hence 100 rather than ANF's 1000.
+    """
+    return {
+        "density": 0.2,
+        "layers": "input",
+        "updater": sn.SET(interval=100, drop_fraction=0.05),
+    }
+
+
+@dataclass(frozen=True)
+class PbRLConfig:
+    """Settings of the preference loop (defaults: PEBBLE / B-Pref, REFERENCE §3).
+
+    :param reward_sparsity: None for dense reward models (PEBBLE); sparse settings for R2N.
+    :param query_method: "uniform", "disagreement" or "entropy" (the first session is uniform).
+    :param labels_per_session: queries per feedback session.
+    :param session_every: env steps between sessions.
+    :param budget: total queries.
+    :param unsupervised_steps: env steps of state-entropy exploration after ``learning_starts``.
+    :param entropy_space: where k-NN distances are taken: "obs", "reward_features" (the first
+        reward model's input layer, which R2N makes sparse), or "none" (skip pre-training).
+    """
+
+    ensemble_size: int = 3
+    reward_hidden: tuple[int, ...] = (256, 256, 256)
+    reward_lr: float = 3e-4
+    reward_batch_size: int = 128
+    reward_epochs: int = 50
+    reward_target_accuracy: float = 0.97
+    reward_sparsity: dict[str, Any] | None = None
+    segment_length: int = 50
+    query_method: str = "disagreement"
+    candidate_multiplier: int = 10
+    labels_per_session: int = 50
+    session_every: int = 5000
+    budget: int = 1000
+    unsupervised_steps: int = 9000
+    entropy_space: str = "obs"
+    entropy_k: int = 5
+    relabel_chunk: int = 65536
+
+    def __post_init__(self) -> None:
+        if self.query_method not in QUERY_METHODS:
+            raise ValueError(
+                f"query_method={self.query_method!r} is not valid; choose one of "
+                f"{list(QUERY_METHODS)}."
+            )
+        if self.entropy_space not in ENTROPY_SPACES:
+            raise ValueError(
+                f"entropy_space={self.entropy_space!r} is not valid; choose one of "
+                f"{list(ENTROPY_SPACES)}."
+            )
+        for name in ("ensemble_size", "reward_batch_size", "reward_epochs", "segment_length",
+                     "candidate_multiplier", "labels_per_session", "session_every", "entropy_k",
+                     "relabel_chunk"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        for name in ("budget", "unsupervised_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+        if not 0.0 < self.reward_target_accuracy <= 1.0:
+            raise ValueError(
+                f"reward_target_accuracy must be in (0, 1], got {self.reward_target_accuracy!r}."
+            )
+        if self.entropy_space == "none" and self.unsupervised_steps:
+            raise ValueError(
+                "entropy_space='none' skips pre-training: set unsupervised_steps=0 with it."
+            )
+
+
+def pebble(**overrides: Any) -> PbRLConfig:
+    """PEBBLE: dense reward models."""
+    return replace(PbRLConfig(), **overrides)
+
+
+def r2n(**overrides: Any) -> PbRLConfig:
+    """R2N: PEBBLE with sparse reward-model input layers (see :func:`r2n_reward_sparsity`)."""
+    return replace(PbRLConfig(reward_sparsity=r2n_reward_sparsity()), **overrides)
+
+
+class _PbRLState(nn.Module):
+    """Carries the loop's non-tensor state through SB3's ``save``/``load`` (extra state)."""
+
+    def __init__(self, agent: PrefSAC) -> None:
+        super().__init__()
+        object.__setattr__(self, "agent", agent)  # not a submodule: no recursion
+
+    def get_extra_state(self) -> dict[str, Any]:
+        agent: PrefSAC = self.agent  # type: ignore[assignment]
+        return agent._loop_state()
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        agent: PrefSAC = self.agent  # type: ignore[assignment]
+        agent._load_loop_state(state)
+
+
+@dataclass
+class _Diagnostics:
+    heldout_correct: int = 0
+    heldout_total: int = 0
+    fields: dict[str, float] = field(default_factory=dict)
+
+
+class PrefSAC(SAC):
+    """SAC trained on a reward learned from preferences (PEBBLE; R2N with ``r2n()`` settings).
+
+    :param preference: the loop's settings, ``pebble()`` (default) or ``r2n()``.
+    :param label_store: path of the SQLite label store (created if missing; an existing one is
+        reused, so a resumed run keeps every label).
+    :param teacher: answers queries from the env's true reward; default the B-Pref oracle.
+    Other arguments are SAC's; ``policy="SparseMlpPolicy"`` gives R2N sparse SAC networks too.
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        **SAC.policy_aliases,
+        "SparseMlpPolicy": SparseSACPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy],
+        env: Any,
+        preference: PbRLConfig | None = None,
+        label_store: str | Path | None = None,
+        teacher: SimulatedTeacher | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if label_store is None and kwargs.get("_init_setup_model", True):
+            raise ValueError(
+                "label_store is required: a path for the SQLite file that keeps every label "
+                "(e.g. label_store='run/labels.sqlite')."
+            )
+        if "replay_buffer_class" in kwargs:
+            raise ValueError(
+                "PrefSAC uses its own PreferenceReplayBuffer; drop replay_buffer_class."
+            )
+        self.preference = preference if preference is not None else pebble()
+        if not isinstance(self.preference, PbRLConfig):
+            raise TypeError(
+                f"preference must be a PbRLConfig (pebble() or r2n()), got "
+                f"{type(self.preference).__name__}."
+            )
+        self.label_store_path = None if label_store is None else str(label_store)
+        self.teacher = teacher if teacher is not None else SimulatedTeacher()
+        super().__init__(policy, env, replay_buffer_class=PreferenceReplayBuffer, **kwargs)
+
+    # -- construction -----------------------------------------------------------------------------
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if (
+            not isinstance(self.observation_space, spaces.Box)
+            or len(self.observation_space.shape) != 1
+        ):
+            raise ValueError(
+                f"PrefSAC needs a flat Box observation space, got {self.observation_space}."
+            )
+        cfg = self.preference
+        obs_dim = int(self.observation_space.shape[0])
+        act_dim = int(np.prod(self.action_space.shape))
+        self.reward_model = RewardModel(
+            obs_dim,
+            act_dim,
+            members=cfg.ensemble_size,
+            hidden=cfg.reward_hidden,
+            lr=cfg.reward_lr,
+            batch_size=cfg.reward_batch_size,
+            sparsity=cfg.reward_sparsity,
+            device=self.device,
+            seed=0 if self.seed is None else self.seed,
+        )
+        self.label_store = LabelStore(
+            self.label_store_path, (obs_dim,), (act_dim,), cfg.segment_length
+        )
+        self.pretrain_end = self.learning_starts + cfg.unsupervised_steps
+        self.schedule = FeedbackSchedule(
+            cfg.labels_per_session, cfg.session_every, cfg.budget, first_step=self.pretrain_end
+        )
+        self.query_rng = np.random.default_rng(self.seed)
+        self.pbrl_state = _PbRLState(self)
+        self._pretraining = cfg.unsupervised_steps > 0
+        self._last_session_step = 0
+        self._diagnostics = _Diagnostics()
+        features = self._reward_features if cfg.entropy_space == "reward_features" else None
+        self.entropy_reward = StateEntropyReward(features=features, k=cfg.entropy_k)
+        self._link_buffer()
+
+    def _reward_features(self, obs: torch.Tensor) -> torch.Tensor:
+        """The first reward model's input layer applied to the observation part of its input."""
+        layer = self.reward_model.ensemble.members[0][0]
+        return torch.nn.functional.linear(obs, layer.weight[:, : obs.shape[-1]])
+
+    def _link_buffer(self) -> None:
+        buffer = self.replay_buffer
+        assert isinstance(buffer, PreferenceReplayBuffer)
+        trained = self.schedule.sessions > 0 or len(self.label_store) > 0
+        buffer.reward_fn = self._learned_reward if trained else None
+        buffer.intrinsic = self.entropy_reward if self._pretraining else None
+
+    def _learned_reward(self, obs: np.ndarray, act: np.ndarray) -> np.ndarray:
+        return self.reward_model.reward(obs, act, chunk=self.preference.relabel_chunk)
+
+    def load_replay_buffer(self, path: Any, truncate_last_traj: bool = True) -> None:
+        super().load_replay_buffer(path, truncate_last_traj)
+        if not isinstance(self.replay_buffer, PreferenceReplayBuffer):
+            raise TypeError(
+                f"{path} holds a {type(self.replay_buffer).__name__}, not a PreferenceReplayBuffer."
+            )
+        self._link_buffer()
+
+    # -- SB3 persistence ------------------------------------------------------------------------
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "reward_model",
+            "label_store",
+            "schedule",
+            "query_rng",
+            "pbrl_state",
+            "entropy_reward",
+            "_diagnostics",
+        ]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, tensors = super()._get_torch_save_params()
+        extra = ["reward_model.ensemble", "reward_model.optimizer", "pbrl_state"]
+        return [*state_dicts, *extra], tensors
+
+    def _loop_state(self) -> dict[str, Any]:
+        sparsity = self.reward_model.sparsity
+        return {
+            "schedule": self.schedule.state_dict(),
+            "teacher": self.teacher.state_dict(),
+            "query_rng": self.query_rng.bit_generator.state,
+            "reward_rng": self.reward_model._rng.bit_generator.state,
+            "reward_sparsity": None if sparsity is None else sparsity.state_dict(),
+            "entropy": self.entropy_reward.state_dict(),
+            "pretraining": self._pretraining,
+            "last_session_step": self._last_session_step,
+        }
+
+    def _load_loop_state(self, state: dict[str, Any]) -> None:
+        sparsity = self.reward_model.sparsity
+        if (state["reward_sparsity"] is None) != (sparsity is None):
+            raise ValueError(
+                "the saved reward models and this agent's differ in sparsity (PEBBLE vs R2N); "
+                "load with the preference settings it was trained with."
+            )
+        self.schedule.load_state_dict(state["schedule"])
+        self.teacher.load_state_dict(state["teacher"])
+        self.query_rng.bit_generator.state = state["query_rng"]
+        self.reward_model._rng.bit_generator.state = state["reward_rng"]
+        if sparsity is not None:
+            sparsity.load_state_dict(state["reward_sparsity"])
+        self.entropy_reward.load_state_dict(state["entropy"])
+        self._pretraining = bool(state["pretraining"])
+        self._last_session_step = int(state["last_session_step"])
+        self._link_buffer()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _on_step(self) -> None:
+        super()._on_step()
+        if self._pretraining and self.num_timesteps >= self.pretrain_end:
+            self._end_pretraining()
+        asked = self.schedule.due(self.num_timesteps)
+        if asked:
+            self._feedback_session(asked)
+
+    def _end_pretraining(self) -> None:
+        """PEBBLE resets the critic once: its values were fitted to the intrinsic reward."""
+        self._pretraining = False
+        critic, target = self.policy.critic, self.policy.critic_target
+        with torch.no_grad():
+            for module in critic.modules():
+                if isinstance(module, nn.Linear):
+                    module.reset_parameters()
+                    if hasattr(module, sn.MASK):
+                        module.weight.mul_(getattr(module, sn.MASK))
+        target.load_state_dict(critic.state_dict())
+        critic.optimizer.state.clear()
+        self._link_buffer()
+        self.logger.record("pbrl/critic_reset_step", self.num_timesteps)
+
+    def _feedback_session(self, asked: int) -> None:
+        cfg, buffer = self.preference, self.replay_buffer
+        assert isinstance(buffer, PreferenceReplayBuffer)
+        method = "uniform" if self.schedule.sessions == 0 else cfg.query_method
+        k = candidate_count(method, asked, cfg.candidate_multiplier)
+        first, second = (
+            gather_segments(
+                sample_buffer_segments(buffer, cfg.segment_length, k, self.query_rng),
+                buffer.observations,
+                buffer.actions,
+                buffer.true_rewards,
+            )
+            for _ in range(2)
+        )
+        probabilities = None
+        if method != "uniform":
+            probabilities = self.reward_model.preference_probabilities(
+                first.observations, first.actions, second.observations, second.actions
+            )
+        chosen = select_queries(method, k, asked, probabilities, self.query_rng)
+        answer = self.teacher.label(first.rewards[chosen], second.rewards[chosen])
+        labels = []
+        for j, query in enumerate(chosen[answer.kept]):
+            info = {
+                "source": "simulated",
+                "env_step": int(self.num_timesteps),
+                "return0": float(answer.returns0[answer.kept[j]]),
+                "return1": float(answer.returns1[answer.kept[j]]),
+                "mistake": bool(answer.mistakes[j]),
+                "method": method,
+            }
+            label = PreferenceLabel(
+                first.observations[query],
+                first.actions[query],
+                second.observations[query],
+                second.actions[query],
+                float(answer.labels[j]),
+                info,
+            )
+            self.label_store.append(label)  # durable before anything else can fail
+            labels.append(label)
+        self.schedule.record(self.num_timesteps, asked)
+        self._score_unseen(labels)
+        self._train_reward_model()
+        self._last_session_step = self.num_timesteps
+
+    def _score_unseen(self, labels: list[PreferenceLabel]) -> None:
+        """Accuracy on the new labels before training on them: held-out accuracy for free."""
+        strict = [lab for lab in labels if lab.label != 0.5]
+        if not strict or (self.schedule.sessions <= 1 and len(self.label_store) == len(labels)):
+            return  # the first model has not seen any label yet: nothing to hold out
+        stack = [
+            np.stack([getattr(lab, f) for lab in strict]) for f in ("obs0", "act0", "obs1", "act1")
+        ]
+        y = np.array([lab.label for lab in strict], dtype=np.float32)
+        accuracy = self.reward_model.accuracy(*stack, y)
+        d = self._diagnostics
+        d.heldout_correct += round(accuracy * len(strict))
+        d.heldout_total += len(strict)
+        self.logger.record("pbrl/heldout_accuracy", accuracy)
+        self.logger.record("pbrl/heldout_accuracy_cumulative", d.heldout_correct / d.heldout_total)
+
+    def _train_reward_model(self) -> None:
+        cfg, buffer = self.preference, self.replay_buffer
+        assert isinstance(buffer, PreferenceReplayBuffer)
+        batch = self.label_store.load()
+        if len(batch) == 0:
+            return  # every query so far was skipped
+        stats = self.reward_model.train(
+            batch.obs0.astype(np.float32),
+            batch.act0.astype(np.float32),
+            batch.obs1.astype(np.float32),
+            batch.act1.astype(np.float32),
+            batch.labels,
+            epochs=cfg.reward_epochs,
+            target_accuracy=cfg.reward_target_accuracy,
+        )
+        buffer.relabel(self._learned_reward)
+        self._link_buffer()
+        record = self.logger.record
+        record("pbrl/labels", len(batch))
+        record("pbrl/sessions", self.schedule.sessions)
+        record("pbrl/reward_loss", stats.loss)
+        record("pbrl/reward_train_accuracy", stats.accuracy)
+        record("pbrl/reward_steps", stats.steps)
+        record("pbrl/reward_true_correlation", self._fresh_correlation())
+        for key, value in self._connectivity().items():
+            record(f"pbrl/{key}", value)
+
+    def _fresh_correlation(self) -> float:
+        """Pearson r of learned vs true reward on transitions added since the previous session."""
+        buffer = self.replay_buffer
+        assert isinstance(buffer, PreferenceReplayBuffer)
+        n = buffer.stored()
+        fresh = min(max(self.num_timesteps - self._last_session_step, 2), n)
+        rows = (np.arange(buffer.pos - fresh, buffer.pos)) % buffer.buffer_size
+        obs = buffer.observations[rows].reshape(fresh * buffer.n_envs, -1)
+        act = buffer.actions[rows].reshape(fresh * buffer.n_envs, -1)
+        true = buffer.true_rewards[rows].reshape(-1)
+        learned = self._learned_reward(obs, act)
+        if true.std() == 0 or learned.std() == 0:
+            return float("nan")
+        return float(np.corrcoef(learned, true)[0, 1])
+
+    def _connectivity(self) -> dict[str, float]:
+        """Per member and averaged: active input connections per real vs noise feature."""
+        env = self.get_env()
+        if env is None or not env.has_attr("real_indices"):
+            return {}
+        real = np.asarray(env.get_attr("real_indices", indices=[0])[0], dtype=np.int64)
+        conn = self.reward_model.input_connectivity()  # (members, obs_dim)
+        noise = np.setdiff1d(np.arange(conn.shape[1]), real)
+        values = {
+            "reward_real_connections": float(conn[:, real].mean()),
+            "reward_noise_connections": float(conn[:, noise].mean()) if noise.size else 0.0,
+        }
+        for i, row in enumerate(conn):
+            values[f"reward{i}_real_connections"] = float(row[real].mean())
+            values[f"reward{i}_noise_connections"] = float(row[noise].mean()) if noise.size else 0.0
+        return values
