@@ -1,9 +1,10 @@
 """The learned reward of preference-based RL: an ensemble of MLPs on (obs, action).
 
-Each member is a stack of ordinary ``nn.Linear`` layers (so the sparse core can mask any of them,
-each member with its own topology), but the forward pass runs all members in one batched matmul
-per layer (``torch.baddbmm`` over stacked weights) instead of a Python loop per member; the
-gradients flow back through the stack to each member's own weights and mask hooks.
+Each member is a stack of ordinary ``nn.Linear`` layers, so the sparse core can mask any of them,
+each member with its own topology. The members run one after the other: one batched matmul per
+layer over stacked weights (``torch.baddbmm``) was measured 10% slower at PEBBLE's batch size
+(benchmarks/results/reward_model_speed.md), where each member's matmuls are large enough that the
+loop costs nothing.
 Trained with the Bradley–Terry cross-entropy on summed segment rewards (PEBBLE, B-Pref).
 """
 
@@ -71,15 +72,15 @@ class RewardEnsemble(nn.Module):
             h = x.reshape(self.size, -1, x.shape[-1])
         else:
             batch_shape = x.shape[:-1]
-            h = x.reshape(1, -1, x.shape[-1]).expand(self.size, -1, -1)
-        depth = len(self.members[0])
-        for i in range(depth):
-            layers = [member[i] for member in self.members]
-            weight = torch.stack([layer.weight for layer in layers])  # (M, out, in)
-            bias = torch.stack([layer.bias for layer in layers]).unsqueeze(1)  # (M, 1, out)
-            h = torch.baddbmm(bias, h, weight.transpose(1, 2))
-            h = F.leaky_relu(h, self.negative_slope) if i < depth - 1 else torch.tanh(h)
-        return h.reshape(self.size, *batch_shape)
+            h = x.reshape(1, -1, x.shape[-1]).expand(self.size, -1, -1)  # a view: no copies
+        out = torch.stack([self._member(m, x_m) for m, x_m in zip(self.members, h, strict=True)])
+        return out.reshape(self.size, *batch_shape)
+
+    def _member(self, member: nn.Module, x: Tensor) -> Tensor:
+        *hidden, last = member
+        for layer in hidden:
+            x = F.leaky_relu(layer(x), self.negative_slope)
+        return torch.tanh(last(x))
 
 
 def preference_loss(returns0: Tensor, returns1: Tensor, labels: Tensor) -> Tensor:

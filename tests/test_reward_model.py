@@ -1,4 +1,4 @@
-"""The preference reward model: batched ensemble, Bradley–Terry training, R2N sparsity."""
+"""The preference reward model: ensemble, Bradley–Terry training, R2N sparsity."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def small(sparsity: dict | None = None, seed: int = 0, lr: float = 3e-3) -> Rewa
                        sparsity=sparsity, seed=seed)  # fmt: skip
 
 
-def test_batched_forward_equals_each_member_alone() -> None:
+def test_ensemble_forward_equals_each_member_alone() -> None:
     ensemble = RewardEnsemble(OBS, ACT, members=3, hidden=(16, 16))
     obs, act = torch.randn(5, T, OBS), torch.randn(5, T, ACT)
     batched = ensemble(obs, act)
