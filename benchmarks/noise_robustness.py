@@ -18,16 +18,14 @@ then ``python benchmarks/noise_robustness.py --report`` writes ``noise_robustnes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _runs import aligned, bootstrap_ci, is_finished, plot_curves, read_rows, train_resumable
 
 RESULTS = Path(__file__).parent / "results"
 METHODS = ("dense", "anf", "sparse90")
@@ -76,92 +74,39 @@ def make_model(method: str, env: Any, seed: int, buffer_size: int, learning_star
     )
 
 
-def evaluate(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float]:
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return float(np.mean(returns)), float(np.std(returns))
-
-
-def _append(path: Path, row: dict[str, Any]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def _truncate(path: Path, step: int) -> None:
-    if not path.exists():
-        return
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    path.unlink()
-    for row in rows:
-        if float(row["step"]) <= step:
-            _append(path, row)
-
-
 def run_one(spec: dict[str, Any]) -> str:
     """Train one run to ``spec['steps']``, resuming from its checkpoint when there is one."""
     import gymnasium as gym
     import torch
-    from stable_baselines3.common.logger import configure
 
     from sparse_rl import agents, envs
 
     torch.set_num_threads(1)
     run_dir = Path(spec["dir"])
-    done = run_dir / "done.json"
-    if done.exists() and json.loads(done.read_text())["steps"] >= spec["steps"]:
+    if is_finished(run_dir, spec["steps"]):
         return f"{run_dir.name}: already finished"
-    run_dir.mkdir(parents=True, exist_ok=True)
     env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
     eval_env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
-    ckpt, buffer = run_dir / "checkpoint.zip", run_dir / "replay_buffer.pkl"
-    model = make_model(
-        spec["method"], env, spec["seed"], spec["buffer_size"], spec["learning_starts"]
-    )
-    if ckpt.exists() and buffer.exists():
-        model = type(model).load(ckpt, env=env)
-        model.load_replay_buffer(buffer)
-        for name in ("eval.csv", "connectivity.csv"):  # rows written after the checkpoint
-            _truncate(run_dir / name, model.num_timesteps)
-    model.set_logger(configure(str(run_dir), ["csv"]))
-    callback = agents.SparsityLogger() if spec["method"] != "dense" else None
-    eval_seed = 10_000 + 100 * spec["seed"]
-    started = time.time()
-    while model.num_timesteps < spec["steps"]:
-        chunk = min(spec["eval_every"], spec["steps"] - model.num_timesteps)
-        model.learn(chunk, reset_num_timesteps=False, callback=callback)
-        mean, std = evaluate(model, eval_env, spec["eval_episodes"], eval_seed)
-        _append(run_dir / "eval.csv", {"step": model.num_timesteps, "return": mean, "std": std})
-        if spec["method"] != "dense":
-            real = eval_env.get_wrapper_attr("real_indices")
-            values = model.policy.sparsity_log_values(real)
-            row = {"step": model.num_timesteps, **{k: values[k] for k in CONNECTIVITY_KEYS}}
-            _append(run_dir / "connectivity.csv", row)
-        if (
-            model.num_timesteps % spec["checkpoint_every"] == 0
-            or model.num_timesteps >= spec["steps"]
-        ):
-            model.save(run_dir / "checkpoint.tmp.zip")
-            model.save_replay_buffer(run_dir / "replay_buffer.tmp.pkl")
-            os.replace(run_dir / "checkpoint.tmp.zip", ckpt)
-            os.replace(run_dir / "replay_buffer.tmp.pkl", buffer)
-        print(f"{run_dir.name}: step {model.num_timesteps} return {mean:.1f}", flush=True)
-    model.save(run_dir / "model.zip")
-    # The checkpoint stays (git ignores it): a later `--steps` larger than this one extends the run.
-    done.write_text(
-        json.dumps({"steps": model.num_timesteps, "seconds_this_session": time.time() - started})
+    sparse = spec["method"] != "dense"
+
+    def connectivity(model: Any) -> dict[str, dict[str, float]]:
+        values = model.policy.sparsity_log_values(eval_env.get_wrapper_attr("real_indices"))
+        return {"connectivity.csv": {k: values[k] for k in CONNECTIVITY_KEYS}}
+
+    train_resumable(
+        lambda: make_model(
+            spec["method"], env, spec["seed"], spec["buffer_size"], spec["learning_starts"]
+        ),
+        env,
+        eval_env,
+        run_dir,
+        steps=spec["steps"],
+        eval_every=spec["eval_every"],
+        eval_episodes=spec["eval_episodes"],
+        eval_seed=10_000 + 100 * spec["seed"],
+        checkpoint_every=spec["checkpoint_every"],
+        callback=agents.SparsityLogger() if sparse else None,
+        extra_rows=connectivity if sparse else None,
     )
     return f"{run_dir.name}: finished"
 
@@ -199,22 +144,6 @@ def run_all(args: argparse.Namespace) -> None:
 # -- report ---------------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with path.open() as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def bootstrap_ci(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean over seeds."""
-    rng = np.random.default_rng(seed)
-    if len(values) < 2:
-        return float(values.mean()), float(values.mean())
-    means = rng.choice(values, size=(reps, len(values)), replace=True).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def report(args: argparse.Namespace) -> None:
     import matplotlib
 
@@ -225,28 +154,22 @@ def report(args: argparse.Namespace) -> None:
     sweep = json.loads((out / "sweep.json").read_text())
     runs: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for spec in sweep["runs"]:
-        evals = _read(Path(spec["dir"]) / "eval.csv")
+        evals = read_rows(Path(spec["dir"]) / "eval.csv")
         if evals:
             runs.setdefault((spec["method"], spec["noise"]), []).append(
-                {**spec, "eval": evals, "conn": _read(Path(spec["dir"]) / "connectivity.csv")}
+                {**spec, "eval": evals, "conn": read_rows(Path(spec["dir"]) / "connectivity.csv")}
             )
     noises = sorted({n for _, n in runs})
     fig, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4), squeeze=False)
     rows = []
     for ax, noise in zip(axes[0], noises, strict=True):
-        for method in METHODS:
-            group = runs.get((method, noise), [])
-            if not group:
-                continue
-            common = min(len(r["eval"]) for r in group)  # steps every seed has reached
-            steps = np.array([e["step"] for e in group[0]["eval"][:common]])
-            curves = np.array([[e["return"] for e in r["eval"][:common]] for r in group])
-            low, high = zip(*(bootstrap_ci(curves[:, i]) for i in range(common)), strict=True)
-            ax.plot(steps, curves.mean(0), label=f"{method} (n={len(group)})")
-            ax.fill_between(steps, low, high, alpha=0.2)
-            final = curves[:, -1]
-            ci = bootstrap_ci(final)
-            rows.append((noise, method, len(group), int(steps[-1]), final, ci))
+        groups = {m: [r["eval"] for r in runs.get((m, noise), [])] for m in METHODS}
+        plot_curves(ax, groups, "return")
+        for method, group in groups.items():
+            if group:
+                steps, values = aligned(group, "return")
+                final = values[:, -1]
+                rows.append((noise, method, len(group), int(steps[-1]), final, bootstrap_ci(final)))
         ax.set(title=f"HalfCheetah-v5, noise fraction {noise}", xlabel="env steps",
                ylabel="eval return (deterministic)")  # fmt: skip
         ax.legend()
