@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._checks import check_choice, check_int
+
 #: Query selection rules of PEBBLE / B-Pref.
 QUERY_METHODS = ("uniform", "disagreement", "entropy")
 
@@ -98,9 +100,9 @@ def sample_segments(
             )
         ends = ends | more
     buffer_size, n_envs = ends.shape
-    _check_int("length", length, low=1)
-    _check_int("count", count, low=1)
-    _check_int("pos", pos, low=0)
+    check_int("length", length, low=1)
+    check_int("count", count, low=1)
+    check_int("pos", pos, low=0)
     if pos >= buffer_size:
         raise ValueError(f"pos must be in [0, buffer_size={buffer_size}), got {pos}.")
     if not isinstance(full, (bool, np.bool_)):
@@ -183,9 +185,9 @@ def gather_segments(
 def candidate_count(method: str, count: int, candidate_multiplier: int = 10) -> int:
     """How many candidate pairs to draw for ``count`` queries: ``count`` for "uniform" (any
     candidate is as good as another), ``count * candidate_multiplier`` otherwise (B-Pref: 10)."""
-    _check_choice("method", method, QUERY_METHODS)
-    _check_int("count", count, low=1)
-    _check_int("candidate_multiplier", candidate_multiplier, low=1)
+    check_choice("method", method, QUERY_METHODS)
+    check_int("count", count, low=1)
+    check_int("candidate_multiplier", candidate_multiplier, low=1)
     return count if method == "uniform" else count * candidate_multiplier
 
 
@@ -199,7 +201,7 @@ def query_scores(method: str, ensemble_probabilities: np.ndarray) -> np.ndarray:
     :param ensemble_probabilities: (members, n_candidates) P[σ1 ≻ σ0] of each member, in [0, 1]
         (e.g. ``teacher.preference_probability`` of the members' predicted segment returns).
     """
-    _check_choice("method", method, QUERY_METHODS)
+    check_choice("method", method, QUERY_METHODS)
     if method == "uniform":
         raise ValueError('method="uniform" has no scores; select_queries draws pairs at random.')
     probs = _checked_probabilities(ensemble_probabilities)
@@ -233,9 +235,9 @@ def select_queries(
     :param ensemble_probabilities: (members, candidates); required except for "uniform".
     :param rng: a ``np.random.Generator`` or a seed; used by "uniform" only.
     """
-    _check_choice("method", method, QUERY_METHODS)
-    _check_int("candidates", candidates, low=1)
-    _check_int("count", count, low=1)
+    check_choice("method", method, QUERY_METHODS)
+    check_int("candidates", candidates, low=1)
+    check_int("count", count, low=1)
     if count > candidates:
         raise ValueError(f"count={count} queries cannot be chosen from {candidates} candidates.")
     if method == "uniform":
@@ -279,10 +281,10 @@ class FeedbackSchedule:
     next_step: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        _check_int("labels_per_session", self.labels_per_session, low=1)
-        _check_int("every", self.every, low=1)
-        _check_int("budget", self.budget, low=0)
-        _check_int("first_step", self.first_step, low=0)
+        check_int("labels_per_session", self.labels_per_session, low=1)
+        check_int("every", self.every, low=1)
+        check_int("budget", self.budget, low=0)
+        check_int("first_step", self.first_step, low=0)
         self.next_step = self.first_step
 
     @property
@@ -294,15 +296,15 @@ class FeedbackSchedule:
 
         Asking changes nothing: call ``record`` after the session.
         """
-        _check_int("step", step, low=0)
+        check_int("step", step, low=0)
         if step < self.next_step:
             return 0
         return min(self.labels_per_session, self.remaining)
 
     def record(self, step: int, asked: int) -> None:
         """Book a session held at ``step`` that asked ``asked`` queries; moves to the next one."""
-        _check_int("step", step, low=0)
-        _check_int("asked", asked, low=0)
+        check_int("step", step, low=0)
+        check_int("asked", asked, low=0)
         if asked > self.remaining:
             raise ValueError(
                 f"asked={asked} queries exceeds the remaining budget {self.remaining} "
@@ -326,9 +328,9 @@ class FeedbackSchedule:
             raise KeyError(
                 f"FeedbackSchedule state must have keys {sorted(expected)}, got {sorted(state)}."
             )
-        _check_int("labels_given", state["labels_given"], low=0)
-        _check_int("sessions", state["sessions"], low=0)
-        _check_int("next_step", state["next_step"], low=0)
+        check_int("labels_given", state["labels_given"], low=0)
+        check_int("sessions", state["sessions"], low=0)
+        check_int("next_step", state["next_step"], low=0)
         if state["labels_given"] > self.budget:
             raise ValueError(
                 f"labels_given={state['labels_given']} in the state exceeds budget={self.budget}."
@@ -375,15 +377,3 @@ def _longest_run(ends: np.ndarray) -> int:
 
 def _xlogx(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0)), 0.0)
-
-
-def _check_choice(param: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{param}={value!r} is not valid; choose one of {list(choices)}.")
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}.")

@@ -9,6 +9,8 @@ from typing import Any
 
 from sparse_rl import sparse_nets as sn
 
+from ._checks import check_choice
+
 #: Which layers of a network are sparse: every Linear layer, or only those reading the observation.
 SPARSE_LAYERS = ("all", "input")
 #: Mask inits that need nothing but the weights (SNIP needs a loss, which a policy lacks).
@@ -51,11 +53,11 @@ class NetworkSparsity:
             raise TypeError(f"density must be a number in (0, 1], got {self.density!r}.")
         if not 0.0 < float(self.density) <= 1.0:
             raise ValueError(f"density must be in (0, 1] (1.0 = dense), got {self.density!r}.")
-        _check_choice("distribution", self.distribution, sn.DISTRIBUTIONS)
-        _check_choice("sparse_layers", self.sparse_layers, SPARSE_LAYERS)
-        _check_choice("mask_init", self.mask_init, POLICY_MASK_INITS)
+        check_choice("distribution", self.distribution, sn.DISTRIBUTIONS)
+        check_choice("sparse_layers", self.sparse_layers, SPARSE_LAYERS)
+        check_choice("mask_init", self.mask_init, POLICY_MASK_INITS)
         if isinstance(self.updater, str):
-            _check_choice("updater", self.updater, tuple(sn.UPDATERS))
+            check_choice("updater", self.updater, tuple(sn.UPDATERS))
             object.__setattr__(self, "updater", sn.make_updater(self.updater))
         elif not isinstance(self.updater, sn.TopologyUpdater):
             raise TypeError(
@@ -93,8 +95,3 @@ class NetworkSparsity:
 
 
 KEYS = tuple(f.name for f in fields(NetworkSparsity))
-
-
-def _check_choice(param: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{param}={value!r} is not valid; choose one of {list(choices)}.")

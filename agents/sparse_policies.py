@@ -148,6 +148,18 @@ class SparsePolicyMixin:
                 _restore_row_norms_(module.get_submodule(name).weight, dense_norms[name])
         self.sparse_networks[network] = _NetworkState(module, sparsity, input_layers, targets)
 
+    def _sparsify_q_critic(self) -> None:
+        """SAC's and TD3's Q-networks; the target critic follows their masks."""
+        critic = self.critic  # type: ignore[attr-defined]
+        self._sparsify_network(
+            "critic",
+            critic,
+            critic.optimizer,
+            _linears(critic),
+            _critic_inputs(critic),
+            targets=[self.critic_target],  # type: ignore[attr-defined]
+        )
+
     # -- state that SB3's save()/load() carry inside the policy's state_dict ---------------------
 
     def get_extra_state(self) -> dict[str, Any]:
@@ -224,14 +236,7 @@ class SparseSACPolicy(SparsePolicyMixin, SACPolicy):
         self._sparsify_network(
             "actor", self.actor, self.actor.optimizer, _linears(self.actor), actor_inputs
         )
-        self._sparsify_network(
-            "critic",
-            self.critic,
-            self.critic.optimizer,
-            _linears(self.critic),
-            _critic_inputs(self.critic),
-            targets=[self.critic_target],
-        )
+        self._sparsify_q_critic()
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._with_sparse_kwargs(super()._get_constructor_parameters())
@@ -253,14 +258,7 @@ class SparseTD3Policy(SparsePolicyMixin, TD3Policy):
             _first_linear(self.actor.mu, "mu"),
             targets=[self.actor_target],
         )
-        self._sparsify_network(
-            "critic",
-            self.critic,
-            self.critic.optimizer,
-            _linears(self.critic),
-            _critic_inputs(self.critic),
-            targets=[self.critic_target],
-        )
+        self._sparsify_q_critic()
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return self._with_sparse_kwargs(super()._get_constructor_parameters())

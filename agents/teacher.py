@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_int
+
 #: How the margin that scales ``eps_skip`` and ``eps_equal`` is measured, besides a fixed number.
 MARGIN_MODES = ("batch",)
 
@@ -48,8 +50,8 @@ def bpref_margin(
         raise ValueError(
             f"recent_episode_returns must be a non-empty sequence of finite numbers, got {returns}."
         )
-    _check_int("segment_length", segment_length, low=1)
-    _check_int("episode_length", episode_length, low=1)
+    check_int("segment_length", segment_length, low=1)
+    check_int("episode_length", episode_length, low=1)
     return max(float(returns.mean()) * segment_length / episode_length, 0.0)
 
 
@@ -127,7 +129,7 @@ class SimulatedTeacher:
                 raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
         self.margin = _checked_margin(self.margin)
         if self.seed is not None:
-            _check_int("seed", self.seed, low=0)
+            check_int("seed", self.seed, low=0)
         self._rng = np.random.default_rng(self.seed)
 
     @property
@@ -234,10 +236,3 @@ def _check_number(name: str, value: object, valid: str) -> None:
         raise TypeError(f"{name} must be a number in {valid}, got {value!r}.")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite ({valid}), got {value!r}.")
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}.")

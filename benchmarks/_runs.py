@@ -8,11 +8,14 @@ unfinished ones and extends finished ones when asked for more steps.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +146,38 @@ def plot_curves(ax: Any, groups: dict[str, list[list[dict[str, float]]]], key: s
         low, high = zip(*(bootstrap_ci(values[:, i]) for i in range(len(steps))), strict=True)
         ax.plot(steps, values.mean(0), label=f"{label} (n={len(runs)})")
         ax.fill_between(steps, low, high, alpha=0.2)
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser, out: Path) -> None:
+    """The options every sweep script shares."""
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
+    parser.add_argument("--out", default=str(out))
+    parser.add_argument("--report", action="store_true", help="aggregate finished evaluations")
+    parser.add_argument("--fresh", action="store_true", help="delete --out before running")
+
+
+def dispatch(
+    args: argparse.Namespace,
+    run_all: Callable[[argparse.Namespace], None],
+    report: Callable[[argparse.Namespace], None],
+) -> None:
+    if args.report:
+        report(args)
+        return
+    if args.fresh:
+        shutil.rmtree(args.out, ignore_errors=True)
+    run_all(args)
+
+
+def launch_sweep(
+    out: Path, specs: list[dict[str, Any]], run_one: Callable[[dict[str, Any]], str], jobs: int
+) -> None:
+    """Record the sweep (machine, command, every run's settings), then run it on a pool."""
+    from _machine import machine_info
+
+    out.mkdir(parents=True, exist_ok=True)
+    sweep = {"machine": machine_info(), "runs": specs}
+    (out / "sweep.json").write_text(json.dumps(sweep, indent=1))
+    with ProcessPoolExecutor(jobs) as pool:
+        for message in pool.map(run_one, specs):
+            print(message, flush=True)

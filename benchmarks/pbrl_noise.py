@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _runs import aligned, bootstrap_ci, is_finished, plot_curves, read_rows, train_resumable
+from _runs import (
+    add_sweep_arguments,
+    aligned,
+    bootstrap_ci,
+    dispatch,
+    is_finished,
+    launch_sweep,
+    plot_curves,
+    read_rows,
+    train_resumable,
+)
 
 RESULTS = Path(__file__).parent / "results"
 METHODS = ("oracle", "pebble", "r2n")
@@ -102,8 +110,6 @@ def run_one(spec: dict[str, Any]) -> str:
 
 
 def run_all(args: argparse.Namespace) -> None:
-    from _machine import machine_info
-
     out = Path(args.out)
     keys = ("steps", "buffer_size", "learning_starts", "eval_every", "eval_episodes",
             "checkpoint_every", "budget", "labels_per_session", "session_every",
@@ -122,12 +128,7 @@ def run_all(args: argparse.Namespace) -> None:
         for noise in args.noise
         for method in args.methods
     ]
-    out.mkdir(parents=True, exist_ok=True)
-    sweep = {"machine": machine_info(), "runs": specs}
-    (out / "sweep.json").write_text(json.dumps(sweep, indent=1))
-    with ProcessPoolExecutor(args.jobs) as pool:
-        for message in pool.map(run_one, specs):
-            print(message, flush=True)
+    launch_sweep(out, specs, run_one, args.jobs)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -217,17 +218,8 @@ def main() -> None:
     parser.add_argument("--session-every", type=int, default=5_000)
     parser.add_argument("--unsupervised-steps", type=int, default=5_000)
     parser.add_argument("--reward-epochs", type=int, default=20)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", default=str(RESULTS / "pbrl_noise"))
-    parser.add_argument("--report", action="store_true", help="aggregate finished evaluations")
-    parser.add_argument("--fresh", action="store_true", help="delete --out before running")
-    args = parser.parse_args()
-    if args.report:
-        report(args)
-        return
-    if args.fresh:
-        shutil.rmtree(args.out, ignore_errors=True)
-    run_all(args)
+    add_sweep_arguments(parser, RESULTS / "pbrl_noise")
+    dispatch(parser.parse_args(), run_all, report)
 
 
 if __name__ == "__main__":
