@@ -110,16 +110,32 @@ def test_diagnostics_are_logged(trained: PrefSAC) -> None:
 
 def test_pretraining_uses_intrinsic_reward_then_resets_critic(tmp_path: Path) -> None:
     model = agent(tmp_path, pebble(**{**SMALL, "budget": 0}))
-    model.learn(120)  # inside pre-training (ends at 150)
+    model.learn(120)  # inside pre-training (ends at learning_starts + 100 = 150)
     buffer = model.replay_buffer
     assert isinstance(buffer, PreferenceReplayBuffer) and buffer.intrinsic is not None
     sample = buffer.sample(16)
     assert torch.all(sample.rewards > 0)  # k-NN distances, not the stored (zero) rewards
-    before = [p.detach().clone() for p in model.policy.critic.parameters()]
+    resets = []
+    end_pretraining = model._end_pretraining
+
+    def spy() -> None:
+        critic, target = model.policy.critic, model.policy.critic_target
+        before = [p.detach().clone() for p in critic.parameters()]
+        end_pretraining()
+        now, copied = list(critic.parameters()), list(target.parameters())
+        resets.append({
+            "step": model.num_timesteps,
+            "changed": all(not torch.equal(a, b) for a, b in zip(before, now, strict=True)),
+            "optimizer_state": len(critic.optimizer.state),
+            "target_equal": all(torch.equal(a, b) for a, b in zip(now, copied, strict=True)),
+        })  # fmt: skip
+
+    model._end_pretraining = spy  # type: ignore[method-assign]
     model.learn(60, reset_num_timesteps=False)
+    assert resets == [
+        {"step": 150, "changed": True, "optimizer_state": 0, "target_equal": True}
+    ]  # exactly once, at the end of pre-training: fresh critic, fresh Adam, target copied
     assert buffer.intrinsic is None and not model._pretraining
-    after = list(model.policy.critic.parameters())
-    assert all(not torch.allclose(a, b) for a, b in zip(before, after, strict=True))
 
 
 def test_pebble_reward_models_are_dense(tmp_path: Path) -> None:
