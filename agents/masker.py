@@ -22,6 +22,8 @@ class Masker(nn.Module):
         training and hard in eval mode (acting and evaluation).
     :param threshold: how a hard mask is cut: "fixed" at ``value`` (0.5), at the frame's "mean"
         mask value, or at its ``value``-"quantile".
+    :param pixel_max: the value of a white pixel in the input: 255 for raw uint8 frames, 1.0 for
+        frames SB3 has already scaled. The net always sees [0, 1]; the mask multiplies the input.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class Masker(nn.Module):
         mode: str = "soft",
         threshold: str = "fixed",
         value: float = 0.5,
+        pixel_max: float = 255.0,
     ) -> None:
         super().__init__()
         if mode not in MASK_MODES:
@@ -40,7 +43,9 @@ class Masker(nn.Module):
             )
         if not 0.0 < value < 1.0:
             raise ValueError(f"value must be in (0, 1), got {value!r}.")
-        self.mode, self.threshold, self.value = mode, threshold, value
+        if pixel_max <= 0:
+            raise ValueError(f"pixel_max must be > 0, got {pixel_max!r}.")
+        self.mode, self.threshold, self.value, self.pixel_max = mode, threshold, value, pixel_max
         self.net = nn.Sequential(
             nn.Conv2d(3, channels, 3, padding=1),
             nn.ReLU(),
@@ -57,7 +62,7 @@ class Masker(nn.Module):
                 f"obs must be (batch, 3·frames, height, width), got shape {tuple(obs.shape)}."
             )
         b, c, h, w = obs.shape
-        frames = obs.reshape(b * c // 3, 3, h, w).float() / 255.0
+        frames = obs.reshape(b * c // 3, 3, h, w).float() / self.pixel_max
         return self.net(frames).reshape(b, c // 3, h, w)
 
     def _harden(self, soft: Tensor) -> Tensor:

@@ -93,3 +93,12 @@ def test_mask_quality_scores() -> None:
     assert q["mean_background"] == pytest.approx(1.6 / 12)
     with pytest.raises(ValueError, match="same shape"):
         mask_quality(masks, agent[:, :2])
+
+
+def test_scaled_input_gives_the_same_masks() -> None:
+    masker = Masker()
+    x = obs()
+    scaled = Masker(pixel_max=1.0)
+    scaled.load_state_dict(masker.state_dict())
+    torch.testing.assert_close(scaled.masks(x.float() / 255), masker.masks(x))
+    torch.testing.assert_close(scaled(x.float() / 255) * 255, masker(x), rtol=1e-5, atol=1e-4)
