@@ -1,0 +1,171 @@
+"""Pixel SAC family on SB3: SAC with random shift (DrQ/RAD), SVEA, and MaDi (SVEA + Masker).
+
+``VisualSAC`` keeps SB3's SAC (``learn``, ``save``, ``load``, ``predict``, callbacks, logger) and
+replaces only its gradient step: observations are randomly shifted (pad 4); SVEA adds a strongly
+augmented copy of the batch to the critic loss (weights α = β = 0.5 on clean and augmented);
+MaDi is SVEA whose policy has a Masker in front of the encoder, trained by that same critic loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from stable_baselines3 import SAC
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.utils import polyak_update
+from torch.nn import functional as F
+
+from ._checks import check_choice
+from .augmentations import AUGMENTATIONS, ImageSource, random_shift, strong_augment
+from .visual_policy import VisualSACPolicy
+
+METHODS = ("sac", "svea", "madi")
+
+
+class VisualSAC(SAC):
+    """SAC on stacked uint8 pixels; ``method`` picks SAC+shift, SVEA or MaDi.
+
+    :param method: "sac" (random shift only), "svea" or "madi" (SVEA + Masker).
+    :param strong_augmentation: SVEA's strong augmentation, "overlay" (default) or "conv".
+    :param images: overlay's images (default procedural; ``DirectoryImages(path)`` for Places365).
+    :param svea_alpha: weight of the clean batch in the critic loss.
+    :param svea_beta: weight of the strongly augmented batch.
+    Other arguments are SAC's; ``policy_kwargs`` go to :class:`VisualSACPolicy` (``encoder``,
+    ``masker`` settings, ``net_arch``...).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"VisualPolicy": VisualSACPolicy}
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy],
+        env: Any,
+        method: str = "madi",
+        strong_augmentation: str = "overlay",
+        images: ImageSource | None = None,
+        svea_alpha: float = 0.5,
+        svea_beta: float = 0.5,
+        shift_pad: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        check_choice("method", method, METHODS)
+        check_choice("strong_augmentation", strong_augmentation, AUGMENTATIONS)
+        for name, value in (("svea_alpha", svea_alpha), ("svea_beta", svea_beta)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value!r}.")
+        self.method, self.strong_augmentation = method, strong_augmentation
+        self.svea_alpha, self.svea_beta, self.shift_pad = svea_alpha, svea_beta, shift_pad
+        self.images = images
+        policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
+        if method == "madi":
+            policy_kwargs.setdefault("masker", {})
+        elif policy_kwargs.get("masker") is not None:
+            raise ValueError(f"method={method!r} has no Masker; use method='madi'.")
+        super().__init__(policy, env, policy_kwargs=policy_kwargs, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if not isinstance(self.policy, VisualSACPolicy):
+            raise TypeError(
+                f"VisualSAC needs a VisualSACPolicy ('VisualPolicy'), got "
+                f"{type(self.policy).__name__}."
+            )
+        images = None if self.strong_augmentation == "conv" else self.images
+        self._strong = strong_augment(self.strong_augmentation, images=images)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_strong", "images"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, tensors = super()._get_torch_save_params()
+        if self.method == "madi":
+            state_dicts = [*state_dicts, "policy.masker_optimizer"]
+        return state_dicts, tensors
+
+    def _shift(self, obs: torch.Tensor) -> torch.Tensor:
+        return random_shift(obs, pad=self.shift_pad) if self.shift_pad else obs
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """SB3's SAC step with augmented observations; the encoder learns from the critic only."""
+        policy = self.policy
+        assert isinstance(policy, VisualSACPolicy)
+        policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+        stats: dict[str, list[float]] = {
+            "actor": [],
+            "critic": [],
+            "ent_coef": [],
+            "alpha_loss": [],
+        }
+        svea = self.method in ("svea", "madi")
+        for step in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            obs = self._shift(data.observations.float())
+            next_obs = self._shift(data.next_observations.float())
+
+            actions_pi, log_prob = self.actor.action_log_prob(obs)
+            log_prob = log_prob.reshape(-1, 1)
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                ent_coef = torch.exp(self.log_ent_coef.detach())
+                alpha_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                self.ent_coef_optimizer.zero_grad()
+                alpha_loss.backward()
+                self.ent_coef_optimizer.step()
+                stats["alpha_loss"].append(alpha_loss.item())
+            else:
+                ent_coef = self.ent_coef_tensor
+            stats["ent_coef"].append(ent_coef.item())
+
+            with torch.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(next_obs)
+                next_q = torch.cat(self.critic_target(next_obs, next_actions), dim=1)
+                next_q = next_q.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(
+                    -1, 1
+                )
+                target_q = data.rewards + (1 - data.dones) * self.gamma * next_q
+
+            if svea:  # SVEA: clean and strongly augmented views share the TD target
+                strong = self._strong(obs)
+                current = self.critic(torch.cat([obs, strong]), data.actions.repeat(2, 1))
+                n = len(obs)
+                critic_loss = 0.5 * sum(
+                    self.svea_alpha * F.mse_loss(q[:n], target_q)
+                    + self.svea_beta * F.mse_loss(q[n:], target_q)
+                    for q in current
+                )
+            else:
+                current = self.critic(obs, data.actions)
+                critic_loss = 0.5 * sum(F.mse_loss(q, target_q) for q in current)
+            assert isinstance(critic_loss, torch.Tensor)
+            stats["critic"].append(critic_loss.item())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()  # also steps the Masker (its own Adam), for MaDi
+
+            features = policy.critic_features_detached(obs)
+            q_pi = torch.cat(
+                [
+                    q_net(torch.cat([features, actions_pi], dim=1))
+                    for q_net in self.critic.q_networks
+                ],
+                dim=1,
+            )
+            actor_loss = (ent_coef * log_prob - q_pi.min(dim=1, keepdim=True).values).mean()
+            stats["actor"].append(actor_loss.item())
+            self.actor.optimizer.zero_grad()
+            actor_loss.backward()
+            self.actor.optimizer.step()
+
+            if step % self.target_update_interval == 0:
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        for key, values in stats.items():
+            if values:
+                self.logger.record(f"train/{key}_loss" if key in ("actor", "critic") else
+                                   f"train/{key}", float(np.mean(values)))  # fmt: skip

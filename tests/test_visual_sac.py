@@ -1,0 +1,85 @@
+"""Pixel SAC, SVEA and MaDi on SB3 (tiny frames, a few updates)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sparse_rl.agents.visual_policy import VisualSACPolicy
+from sparse_rl.agents.visual_sac import VisualSAC
+
+from sparse_rl import envs
+
+
+@pytest.fixture(scope="module")
+def env():
+    return envs.make_env("cartpole-swingup", obs="pixels", size=16, action_repeat=8)
+
+
+def model(env, method: str, **kwargs) -> VisualSAC:
+    settings = {"learning_starts": 20, "batch_size": 8, "buffer_size": 200, "seed": 0}
+    policy_kwargs = {"net_arch": [16, 16]}
+    return VisualSAC("VisualPolicy", env, method=method, policy_kwargs=policy_kwargs,
+                     **settings, **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["sac", "svea", "madi"])
+def test_learns_saves_and_loads(env, method: str, tmp_path: Path) -> None:
+    agent = model(env, method)
+    encoder = [p.detach().clone() for p in agent.policy.critic.features_extractor.parameters()]
+    agent.learn(40)
+    trained = agent.policy.critic.features_extractor.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(encoder, trained, strict=True))
+    agent.save(tmp_path / "agent")
+    loaded = VisualSAC.load(tmp_path / "agent", env=env)
+    obs = np.stack([env.observation_space.sample() for _ in range(3)])
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0],
+                               agent.predict(obs, deterministic=True)[0], atol=1e-6)  # fmt: skip
+    assert loaded.method == method
+    loaded.learn(10, reset_num_timesteps=False)
+
+
+def test_madi_has_the_tiny_masker_trained_by_the_critic(env) -> None:
+    agent = model(env, "madi")
+    policy = agent.policy
+    assert isinstance(policy, VisualSACPolicy) and policy.masker is not None
+    assert sum(p.numel() for p in policy.masker.parameters()) == 10_433
+    masker_ids = {id(p) for p in policy.masker.parameters()}
+    assert not masker_ids & {
+        id(p) for g in policy.critic.optimizer.param_groups for p in g["params"]
+    }
+    assert not masker_ids & {
+        id(p) for g in policy.actor.optimizer.param_groups for p in g["params"]
+    }
+    before = [p.detach().clone() for p in policy.masker.parameters()]
+    agent.learn(30)
+    assert all(
+        not torch.equal(a, b) for a, b in zip(before, policy.masker.parameters(), strict=True)
+    )
+    # the same Masker serves the TD target: no target copy
+    assert policy.critic_target.features_extractor.masker is policy.masker
+
+
+def test_actor_loss_does_not_train_the_encoder(env) -> None:
+    agent = model(env, "svea")
+    policy = agent.policy
+    actor_ids = {id(p) for g in policy.actor.optimizer.param_groups for p in g["params"]}
+    encoder_ids = {id(p) for p in policy.critic.features_extractor.parameters()}
+    assert not actor_ids & encoder_ids
+    obs = torch.as_tensor(np.stack([env.observation_space.sample() for _ in range(2)])).float()
+    actions, _ = policy.actor.action_log_prob(obs)
+    actions.sum().backward()
+    assert all(p.grad is None for p in policy.critic.features_extractor.parameters())
+
+
+def test_bad_settings(env) -> None:
+    with pytest.raises(ValueError, match="method='drq' is not valid"):
+        model(env, "drq")
+    with pytest.raises(ValueError, match="strong_augmentation='blur' is not valid"):
+        model(env, "svea", strong_augmentation="blur")
+    with pytest.raises(ValueError, match="has no Masker"):
+        VisualSAC("VisualPolicy", env, method="svea", policy_kwargs={"masker": {}})
+    with pytest.raises(ValueError, match="svea_beta must be in"):
+        model(env, "svea", svea_beta=2.0)
