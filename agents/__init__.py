@@ -6,6 +6,17 @@ SAC with stock SB3; ``SparseSAC("SparseMlpPolicy", env)`` also logs sparsity sta
 """
 
 from .anf import ANF_ALGOS, anf_kwargs, anf_policy_kwargs
+from .augmentations import (
+    AUGMENTATIONS,
+    DirectoryImages,
+    ProceduralImages,
+    overlay,
+    random_conv,
+    random_shift,
+    strong_augment,
+)
+from .encoders import ENCODERS, PixelEncoder
+from .masker import Masker, mask_quality
 from .pbrl import ENTROPY_SPACES, PbRLConfig, PrefSAC, pebble, r2n, r2n_reward_sparsity
 from .preference_buffer import PreferenceReplayBuffer
 from .preference_store import LabelBatch, LabelStore, PreferenceLabel
@@ -22,21 +33,29 @@ from .sparse_policies import (
 from .sparsity_logger import SparsityLogger
 from .state_entropy import StateEntropyReward
 from .teacher import SimulatedTeacher
+from .visual_policy import VisualSACPolicy
+from .visual_sac import VisualSAC
 
 __all__ = [
     "ANF_ALGOS",
+    "AUGMENTATIONS",
+    "ENCODERS",
     "ENTROPY_SPACES",
     "KEYS",
     "QUERY_METHODS",
     "SPARSE_LAYERS",
+    "DirectoryImages",
     "FeedbackSchedule",
     "LabelBatch",
     "LabelStore",
+    "Masker",
     "NetworkSparsity",
     "PbRLConfig",
+    "PixelEncoder",
     "PrefSAC",
     "PreferenceLabel",
     "PreferenceReplayBuffer",
+    "ProceduralImages",
     "RewardEnsemble",
     "RewardModel",
     "SimulatedTeacher",
@@ -51,10 +70,17 @@ __all__ = [
     "SparseTD3Policy",
     "SparsityLogger",
     "StateEntropyReward",
+    "VisualSAC",
+    "VisualSACPolicy",
     "anf_kwargs",
     "anf_policy_kwargs",
     "default_updater",
+    "mask_quality",
+    "overlay",
     "pebble",
     "r2n",
     "r2n_reward_sparsity",
+    "random_conv",
+    "random_shift",
+    "strong_augment",
 ]
