@@ -16,6 +16,7 @@ from .augmentations import (
     strong_augment,
 )
 from .encoders import ENCODERS, PixelEncoder
+from .frame_buffer import FrameReplayBuffer
 from .masker import Masker, mask_quality
 from .pbrl import ENTROPY_SPACES, PbRLConfig, PrefSAC, pebble, r2n, r2n_reward_sparsity
 from .preference_buffer import PreferenceReplayBuffer
@@ -46,6 +47,7 @@ __all__ = [
     "SPARSE_LAYERS",
     "DirectoryImages",
     "FeedbackSchedule",
+    "FrameReplayBuffer",
     "LabelBatch",
     "LabelStore",
     "Masker",
