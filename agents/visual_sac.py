@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from ._checks import check_choice
 from .augmentations import AUGMENTATIONS, ImageSource, random_shift, strong_augment
+from .frame_buffer import FrameReplayBuffer
 from .visual_policy import VisualSACPolicy
 
 METHODS = ("sac", "svea", "madi")
@@ -58,6 +59,8 @@ class VisualSAC(SAC):
         self.method, self.strong_augmentation = method, strong_augmentation
         self.svea_alpha, self.svea_beta, self.shift_pad = svea_alpha, svea_beta, shift_pad
         self.images = images
+        # Frames stored once: 100k 84×84 transitions fit in a few GB instead of SB3's 12.7.
+        kwargs.setdefault("replay_buffer_class", FrameReplayBuffer)
         policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
         if method == "madi":
             policy_kwargs.setdefault("masker", {})

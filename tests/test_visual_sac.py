@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sparse_rl.agents.frame_buffer import FrameReplayBuffer
 from sparse_rl.agents.visual_policy import VisualSACPolicy
 from sparse_rl.agents.visual_sac import VisualSAC
 
@@ -38,6 +39,7 @@ def test_learns_saves_and_loads(env, method: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0],
                                agent.predict(obs, deterministic=True)[0], atol=1e-6)  # fmt: skip
     assert loaded.method == method
+    assert isinstance(loaded.replay_buffer, FrameReplayBuffer)  # each frame stored once
     loaded.learn(10, reset_num_timesteps=False)
 
 
