@@ -26,7 +26,7 @@ NETWORKS = ("actor", "critic")
 _EXTRACTORS = "*features_extractor*"  # shared/pixel encoders stay dense here (see README)
 
 
-def _first_linear(module: nn.Module, prefix: str) -> list[str]:
+def first_linear(module: nn.Module, prefix: str) -> list[str]:
     names = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
     return [f"{prefix}.{names[0]}" if prefix else names[0]] if names else []
 
@@ -155,8 +155,8 @@ class SparsePolicyMixin:
             "critic",
             critic,
             critic.optimizer,
-            _linears(critic),
-            _critic_inputs(critic),
+            linear_layers(critic),
+            critic_input_layers(critic),
             targets=[self.critic_target],  # type: ignore[attr-defined]
         )
 
@@ -212,7 +212,7 @@ def _restore_row_norms_(weight: Tensor, dense: Tensor) -> None:
     rows.mul_(scale.unsqueeze(1))
 
 
-def _linears(module: nn.Module, prefix: str = "") -> list[str]:
+def linear_layers(module: nn.Module, prefix: str = "") -> list[str]:
     return [
         f"{prefix}{n}"
         for n, m in module.named_modules()
@@ -220,8 +220,8 @@ def _linears(module: nn.Module, prefix: str = "") -> list[str]:
     ]
 
 
-def _critic_inputs(critic: nn.Module) -> list[str]:
-    return [name for i, q in enumerate(critic.q_networks) for name in _first_linear(q, f"qf{i}")]
+def critic_input_layers(critic: nn.Module) -> list[str]:
+    return [name for i, q in enumerate(critic.q_networks) for name in first_linear(q, f"qf{i}")]
 
 
 class SparseSACPolicy(SparsePolicyMixin, SACPolicy):
@@ -232,9 +232,9 @@ class SparseSACPolicy(SparsePolicyMixin, SACPolicy):
 
     def _build(self, lr_schedule: Any) -> None:
         super()._build(lr_schedule)
-        actor_inputs = _first_linear(self.actor.latent_pi, "latent_pi") or ["mu", "log_std"]
+        actor_inputs = first_linear(self.actor.latent_pi, "latent_pi") or ["mu", "log_std"]
         self._sparsify_network(
-            "actor", self.actor, self.actor.optimizer, _linears(self.actor), actor_inputs
+            "actor", self.actor, self.actor.optimizer, linear_layers(self.actor), actor_inputs
         )
         self._sparsify_q_critic()
 
@@ -254,8 +254,8 @@ class SparseTD3Policy(SparsePolicyMixin, TD3Policy):
             "actor",
             self.actor,
             self.actor.optimizer,
-            _linears(self.actor),
-            _first_linear(self.actor.mu, "mu"),
+            linear_layers(self.actor),
+            first_linear(self.actor.mu, "mu"),
             targets=[self.actor_target],
         )
         self._sparsify_q_critic()
@@ -281,8 +281,8 @@ class SparseActorCriticPolicy(SparsePolicyMixin, ActorCriticPolicy):
             "critic": ("mlp_extractor.value_net", "value_net"),
         }
         for network, (body, head) in branches.items():
-            layers = [*_linears(self.get_submodule(body), f"{body}."), head]
-            inputs = _first_linear(self.get_submodule(body), body) or [head]
+            layers = [*linear_layers(self.get_submodule(body), f"{body}."), head]
+            inputs = first_linear(self.get_submodule(body), body) or [head]
             self._sparsify_network(network, self, self.optimizer, layers, inputs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from .encoders import PixelEncoder
 from .masker import Masker
+from .sparse_config import KEYS
+from .sparse_policies import NETWORKS, SparsePolicyMixin, first_linear, linear_layers
 
 
 class MaskedEncoder(nn.Module):
@@ -53,12 +55,17 @@ class ActorEncoder(nn.Module):
         return self.projection(conv)
 
 
-class VisualSACPolicy(SACPolicy):
+class VisualSACPolicy(SparsePolicyMixin, SACPolicy):
     """SAC policy on (3·k, H, W) uint8 pixels.
 
     :param encoder: "small" (CPU default) or "gb" (DMControl-GB's 11-layer encoder).
     :param masker: None, or ``Masker`` keyword arguments (``{}`` for MaDi's soft mask).
     :param masker_lr: the Masker's own Adam learning rate (MaDi: 1e-3), stepped with the critic.
+    :param sparsity: None (dense), or the sparse policies' settings (``density``,
+        ``distribution``, ``updater``, ``sparse_layers``, ..., ``actor_sparsity``,
+        ``critic_sparsity``). The critic network includes the shared encoder's convs and
+        projection (the critic trains them), so its input layer is the first conv; the Masker
+        stays dense.
     """
 
     def __init__(
@@ -67,12 +74,19 @@ class VisualSACPolicy(SACPolicy):
         encoder: str = "small",
         masker: dict[str, Any] | None = None,
         masker_lr: float = 1e-3,
+        sparsity: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         for key in ("features_extractor_class", "share_features_extractor"):
             if key in kwargs:
                 raise ValueError(f"VisualSACPolicy sets {key} itself; use encoder= instead.")
         self.encoder_arch, self.masker_kwargs, self.masker_lr = encoder, masker, masker_lr
+        self.sparsity_kwargs = None if sparsity is None else dict(sparsity)
+        given = {"density": 1.0} if sparsity is None else dict(sparsity)
+        unknown = sorted(set(self._pop_sparse_kwargs(given)))
+        if unknown:
+            valid = sorted([*KEYS, *(f"{n}_sparsity" for n in NETWORKS)])
+            raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {valid}.")
         extractor_kwargs = {"arch": encoder, **kwargs.pop("features_extractor_kwargs", {})}
         super().__init__(
             *args,
@@ -100,11 +114,33 @@ class VisualSACPolicy(SACPolicy):
         )
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.set_training_mode(False)
+        self._sparsify_visual_networks()
         self.masker = masker
         self.masker_optimizer: torch.optim.Optimizer | None = None
         if masker is not None:
             self.masker_optimizer = torch.optim.Adam(masker.parameters(), lr=self.masker_lr)
             self.critic.optimizer.register_step_post_hook(lambda *_: self._step_masker())
+
+    def _sparsify_visual_networks(self) -> None:
+        actor_inputs = first_linear(self.actor.latent_pi, "latent_pi") or ["mu", "log_std"]
+        actor_layers = [*linear_layers(self.actor), "features_extractor.projection.0"]
+        self._sparsify_network(
+            "actor", self.actor, self.actor.optimizer, actor_layers, actor_inputs
+        )
+        encoder = "features_extractor.encoder"
+        convs = [
+            f"{encoder}.convs.{n}"
+            for n, m in self.critic.features_extractor.encoder.convs.named_children()
+            if isinstance(m, nn.Conv2d)
+        ]
+        self._sparsify_network(
+            "critic",
+            self.critic,
+            self.critic.optimizer,
+            [*convs, f"{encoder}.projection.0", *linear_layers(self.critic)],
+            convs[:1],
+            targets=[self.critic_target],
+        )
 
     def _step_masker(self) -> None:
         """The Masker learns from the critic loss only: step it with the critic, then clear."""
@@ -124,5 +160,10 @@ class VisualSACPolicy(SACPolicy):
         kwargs = dict(data.get("features_extractor_kwargs") or {})
         kwargs.pop("arch", None)
         data["features_extractor_kwargs"] = kwargs
-        data.update(encoder=self.encoder_arch, masker=self.masker_kwargs, masker_lr=self.masker_lr)
+        data.update(
+            encoder=self.encoder_arch,
+            masker=self.masker_kwargs,
+            masker_lr=self.masker_lr,
+            sparsity=self.sparsity_kwargs,
+        )
         return data

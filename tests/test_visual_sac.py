@@ -85,3 +85,28 @@ def test_bad_settings(env) -> None:
         VisualSAC("VisualPolicy", env, method="svea", policy_kwargs={"masker": {}})
     with pytest.raises(ValueError, match="svea_beta must be in"):
         model(env, "svea", svea_beta=2.0)
+
+
+def test_dense_by_default_and_sparse_on_request(env, tmp_path: Path) -> None:
+    assert model(env, "svea").policy.sparse_networks == {}
+    updater = {"density": 0.5, "updater": "set", "distribution": "uniform"}
+    agent = VisualSAC("VisualPolicy", env, method="madi", learning_starts=20, batch_size=8,
+                      buffer_size=200, seed=0,
+                      policy_kwargs={"net_arch": [16, 16], "sparsity": updater})  # fmt: skip
+    policy = agent.policy
+    critic = policy.sparse_networks["critic"].sparsity
+    assert "features_extractor.encoder.convs.0" in critic.masks  # the shared encoder is sparse
+    assert not any("masker" in name for name in critic.masks)
+    agent.learn(40)
+    for name, mask in critic.masks.items():
+        assert int(mask.sum()) == round(0.5 * mask.numel()), name
+        target = policy.critic_target.get_submodule(name)
+        assert torch.equal(target.weight_mask != 0, mask)
+    agent.save(tmp_path / "sparse")
+    loaded = VisualSAC.load(tmp_path / "sparse", env=env)
+    restored = loaded.policy.sparse_networks["critic"].sparsity
+    assert restored.step_count == critic.step_count
+    for name, mask in critic.masks.items():
+        assert torch.equal(restored.masks[name], mask)
+    with pytest.raises(ValueError, match="sparsity has unknown keys"):
+        VisualSAC("VisualPolicy", env, method="sac", policy_kwargs={"sparsity": {"dens": 0.1}})
