@@ -34,18 +34,21 @@ from .sparse_policies import (
 from .sparsity_logger import SparsityLogger
 from .state_entropy import StateEntropyReward
 from .teacher import SimulatedTeacher
+from .visual_eval import DEFAULT_MODES, DistractionEval, evaluate_mode, evaluate_modes
 from .visual_policy import VisualSACPolicy
 from .visual_sac import VisualSAC
 
 __all__ = [
     "ANF_ALGOS",
     "AUGMENTATIONS",
+    "DEFAULT_MODES",
     "ENCODERS",
     "ENTROPY_SPACES",
     "KEYS",
     "QUERY_METHODS",
     "SPARSE_LAYERS",
     "DirectoryImages",
+    "DistractionEval",
     "FeedbackSchedule",
     "FrameReplayBuffer",
     "LabelBatch",
@@ -77,6 +80,8 @@ __all__ = [
     "anf_kwargs",
     "anf_policy_kwargs",
     "default_updater",
+    "evaluate_mode",
+    "evaluate_modes",
     "mask_quality",
     "overlay",
     "pebble",
