@@ -1,0 +1,189 @@
+"""SAC+shift vs SVEA vs MaDi: train on the clean env, test on video_hard (reduced CPU scale).
+
+Every (method, task, seed) is one resumable run in ``--out/runs/<run>/`` (see ``_runs.py``):
+``eval.csv`` (clean returns) and ``distracted.csv`` (returns on each ``--test-modes`` preset and,
+for MaDi, mask quality against the ground-truth agent pixels), checkpoints and SB3's logs.
+Re-running skips finished runs and resumes the others. The paper's scale (84×84, the 11-layer
+encoder, 500k steps, batch 128) needs a GPU; ``--size``, ``--encoder`` and ``--steps`` scale it.
+
+Run: ``python benchmarks/visual_distractions.py --steps 50000``, then ``--report`` writes
+``visual_distractions.{md,png}`` to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _runs import (
+    add_sweep_arguments,
+    aligned,
+    bootstrap_ci,
+    dispatch,
+    is_finished,
+    launch_sweep,
+    plot_curves,
+    read_rows,
+    train_resumable,
+)
+
+RESULTS = Path(__file__).parent / "results"
+METHODS = ("sac", "svea", "madi")
+ACTION_REPEAT = {"cartpole-swingup": 8, "cartpole-balance": 8, "finger-spin": 2}  # else 4
+
+
+def env_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
+    return {"size": spec["size"], "action_repeat": ACTION_REPEAT.get(spec["task"], 4)}
+
+
+def run_one(spec: dict[str, Any]) -> str:
+    import torch
+
+    from sparse_rl import agents, envs
+
+    torch.set_num_threads(1)
+    run_dir = Path(spec["dir"])
+    if is_finished(run_dir, spec["steps"]):
+        return f"{run_dir.name}: already finished"
+    kwargs = env_kwargs(spec)
+    env = envs.make_env(spec["task"], obs="pixels", **kwargs)
+    eval_env = envs.make_env(spec["task"], obs="pixels", **kwargs)
+
+    def make() -> Any:
+        return agents.VisualSAC(
+            "VisualPolicy", env, method=spec["method"], seed=spec["seed"],
+            batch_size=spec["batch_size"], buffer_size=spec["steps"],
+            learning_starts=spec["learning_starts"],
+            policy_kwargs={"encoder": spec["encoder"], "net_arch": spec["net_arch"]},
+        )  # fmt: skip
+
+    def distracted(model: Any) -> dict[str, dict[str, float]]:
+        rows = agents.evaluate_modes(model, spec["task"], spec["test_modes"],
+                                     spec["eval_episodes"], seed=20_000, **kwargs)  # fmt: skip
+        out: dict[str, float] = {}
+        for row in rows:
+            out |= {f"{row['mode']}_{k}": v for k, v in row.items() if isinstance(v, float)}
+        return {"distracted.csv": out}
+
+    train_resumable(
+        make, env, eval_env, run_dir,
+        steps=spec["steps"], eval_every=spec["eval_every"], eval_episodes=spec["eval_episodes"],
+        eval_seed=10_000 + 100 * spec["seed"], checkpoint_every=spec["checkpoint_every"],
+        extra_rows=distracted,
+    )  # fmt: skip
+    return f"{run_dir.name}: finished"
+
+
+def run_all(args: argparse.Namespace) -> None:
+    keys = ("steps", "size", "encoder", "batch_size", "learning_starts", "eval_every",
+            "eval_episodes", "checkpoint_every", "test_modes")  # fmt: skip
+    specs = [
+        {
+            "dir": str(Path(args.out) / "runs" / f"{method}-{task}-s{seed}"),
+            "method": method,
+            "task": task,
+            "seed": seed,
+            "net_arch": [args.hidden, args.hidden],
+            **{k: getattr(args, k) for k in keys},
+        }
+        for seed in args.seeds
+        for task in args.tasks
+        for method in args.methods
+    ]
+    launch_sweep(Path(args.out), specs, run_one, args.jobs)
+
+
+def report(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep = json.loads((Path(args.out) / "sweep.json").read_text())
+    first = sweep["runs"][0]
+    mode = first["test_modes"][-1]
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for spec in sweep["runs"]:
+        clean = read_rows(Path(spec["dir"]) / "eval.csv")
+        if clean:
+            test = read_rows(Path(spec["dir"]) / "distracted.csv")
+            runs.setdefault((spec["method"], spec["task"]), []).append(
+                {"clean": clean, "test": test}
+            )
+    tasks = sorted({t for _, t in runs})
+    fig, axes = plt.subplots(2, len(tasks), figsize=(6 * len(tasks), 8), squeeze=False)
+    lines = [
+        "# SAC+shift vs SVEA vs MaDi: trained clean, tested on distractions (reduced scale)",
+        "",
+        f"Sweep: `{sweep['machine']['command']}`; machine {sweep['machine']['cpu']}, "
+        f"{sweep['machine']['cores']} cores, torch {sweep['machine']['torch']}; started "
+        f"{sweep['machine']['date']}.",
+        "",
+        f"Scale: {first['size']}×{first['size']} pixels, `{first['encoder']}` encoder, "
+        f"batch {first['batch_size']}, {first['steps']} env steps (the paper: 84×84, 11-layer "
+        "encoder, batch 128, 500k steps). Interval = 95% bootstrap CI over seeds.",
+        "",
+        f"| task | method | seeds | steps | clean return | {mode} return | 95% CI ({mode}) | "
+        f"mask IoU ({mode}) | mask on agent / background |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for col, task in enumerate(tasks):
+        groups = {m: [r["clean"] for r in runs.get((m, task), [])] for m in METHODS}
+        plot_curves(axes[0][col], groups, "return")
+        tests = {m: [r["test"] for r in runs.get((m, task), []) if r["test"]] for m in METHODS}
+        plot_curves(axes[1][col], tests, f"{mode}_return_mean")
+        axes[0][col].set(title=f"{task}: clean", xlabel="env steps", ylabel="return")
+        axes[1][col].set(title=f"{task}: {mode}", xlabel="env steps", ylabel="return")
+        for ax in axes[:, col]:
+            ax.legend()
+        for method in METHODS:
+            if not tests[method]:
+                continue
+            steps, clean = aligned(groups[method], "return")
+            _, test = aligned(tests[method], f"{mode}_return_mean")
+            low, high = bootstrap_ci(test[:, -1])
+            quality = "-"
+            if f"{mode}_mask_iou" in tests[method][0][-1]:
+                last = [r[-1] for r in tests[method]]
+                iou = np.mean([r[f"{mode}_mask_iou"] for r in last])
+                on = np.mean([r[f"{mode}_mask_mean_agent"] for r in last])
+                off = np.mean([r[f"{mode}_mask_mean_background"] for r in last])
+                quality = f"{iou:.2f} | {on:.2f} / {off:.2f}"
+            else:
+                quality = "- | -"
+            lines.append(
+                f"| {task} | {method} | {len(tests[method])} | {int(steps[-1])} | "
+                f"{clean[:, -1].mean():.0f} | {test[:, -1].mean():.0f} | [{low:.0f}, {high:.0f}] "
+                f"| {quality} |"
+            )
+    fig.tight_layout()
+    fig.savefig(RESULTS / "visual_distractions.png", dpi=110)
+    lines += ["", "Curves: `visual_distractions.png`.", ""]
+    (RESULTS / "visual_distractions.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--tasks", nargs="+", default=["cartpole-swingup", "walker-walk"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--encoder", default="small")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-starts", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=10_000)
+    parser.add_argument("--eval-episodes", type=int, default=3)
+    parser.add_argument("--checkpoint-every", type=int, default=10_000)
+    parser.add_argument("--test-modes", nargs="+", default=["video_hard"])
+    add_sweep_arguments(parser, RESULTS / "visual_distractions")
+    dispatch(parser.parse_args(), run_all, report)
+
+
+if __name__ == "__main__":
+    main()
