@@ -3,7 +3,7 @@
 ``SAC(SparseSACPolicy, env, policy_kwargs=dict(density=0.1, distribution="erk"))`` works with the
 stock SB3 classes. Each network (actor, critic / value) is sparsified right after SB3 builds it,
 with the optimizer SB3 made for it, so masking and topology updates ride on that optimizer's
-steps. Target networks follow their online network's masks after every optimizer step.
+steps. Target networks take their online network's masks at every topology update.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from sparse_rl import sparse_nets as sn
 from .sparse_config import KEYS, NetworkSparsity
 
 NETWORKS = ("actor", "critic")
-_EXTRACTORS = "*features_extractor*"  # shared/pixel encoders stay dense here (see README)
 
 
 def first_linear(module: nn.Module, prefix: str) -> list[str]:
+    """The name of ``module``'s first Linear layer (its input layer), or [] when it has none."""
     names = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
     return [f"{prefix}.{names[0]}" if prefix else names[0]] if names else []
 
