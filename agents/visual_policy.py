@@ -29,8 +29,12 @@ class MaskedEncoder(nn.Module):
         self.encoder, self.masker = encoder, masker
         self.features_dim = encoder.features_dim
 
+    def mask(self, obs: Tensor) -> Tensor:
+        """``obs`` with the Masker's masks applied (unchanged without a Masker)."""
+        return self.masker(obs) if self.masker is not None else obs
+
     def conv_features(self, obs: Tensor) -> Tensor:
-        return self.encoder.convs(self.masker(obs) if self.masker is not None else obs)
+        return self.encoder.convs(self.mask(obs))
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.encoder.projection(self.conv_features(obs))
@@ -147,11 +151,6 @@ class VisualSACPolicy(SparsePolicyMixin, SACPolicy):
         assert self.masker_optimizer is not None
         self.masker_optimizer.step()
         self.masker_optimizer.zero_grad(set_to_none=True)
-
-    def critic_features_detached(self, obs: Tensor) -> Tensor:
-        """Critic features without gradient to encoder or Masker (for the actor's loss)."""
-        with torch.no_grad():
-            return self.critic.extract_features(obs, self.critic.features_extractor)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

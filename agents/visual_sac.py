@@ -15,6 +15,7 @@ import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch.nn import functional as F
 
 from ._checks import check_choice
@@ -52,6 +53,8 @@ class VisualSAC(SAC):
         **kwargs: Any,
     ) -> None:
         check_choice("method", method, METHODS)
+        if kwargs.get("use_sde"):
+            raise ValueError("VisualSAC does not support use_sde (gSDE); leave use_sde=False.")
         check_choice("strong_augmentation", strong_augmentation, AUGMENTATIONS)
         for name, value in (("svea_alpha", svea_alpha), ("svea_beta", svea_beta)):
             if not 0.0 <= value <= 1.0:
@@ -90,6 +93,23 @@ class VisualSAC(SAC):
     def _shift(self, obs: torch.Tensor) -> torch.Tensor:
         return random_shift(obs, pad=self.shift_pad) if self.shift_pad else obs
 
+    def _actor_from_conv(self, conv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Squashed actions and log-probs from shared conv features (SB3's Actor, minus the
+        feature extraction, which the caller has already done once for several uses)."""
+        actor = self.actor
+        latent = actor.latent_pi(actor.features_extractor.projection(conv))
+        log_std = torch.clamp(actor.log_std(latent), LOG_STD_MIN, LOG_STD_MAX)
+        actions, log_prob = actor.action_dist.log_prob_from_params(actor.mu(latent), log_std)
+        return actions, log_prob.reshape(-1, 1)
+
+    @staticmethod
+    def _q_values(
+        critic: Any, encoder: Any, conv: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, n_critics) Q-values from conv features, through ``encoder``'s projection."""
+        q_input = torch.cat([encoder.projection(conv), actions], dim=1)
+        return torch.cat([q_net(q_input) for q_net in critic.q_networks], dim=1)
+
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """SB3's SAC step with augmented observations; the encoder learns from the critic only."""
         policy = self.policy
@@ -106,30 +126,28 @@ class VisualSAC(SAC):
             "alpha_loss": [],
         }
         svea = self.method in ("svea", "madi")
+        shared = policy.critic.features_extractor
+        target_encoder = policy.critic_target.features_extractor.encoder
         for step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             obs = self._shift(data.observations.float())
             next_obs = self._shift(data.next_observations.float())
+            ent_coef = (
+                torch.exp(self.log_ent_coef.detach())
+                if self.log_ent_coef is not None
+                else self.ent_coef_tensor
+            )
 
-            actions_pi, log_prob = self.actor.action_log_prob(obs)
-            log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                ent_coef = torch.exp(self.log_ent_coef.detach())
-                alpha_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                alpha_loss.backward()
-                self.ent_coef_optimizer.step()
-                stats["alpha_loss"].append(alpha_loss.item())
-            else:
-                ent_coef = self.ent_coef_tensor
-            stats["ent_coef"].append(ent_coef.item())
-
-            with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(next_obs)
-                next_q = torch.cat(self.critic_target(next_obs, next_actions), dim=1)
-                next_q = next_q.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(
-                    -1, 1
+            with torch.no_grad():  # TD target: masked next frames computed once, for both nets
+                masked_next = shared.mask(next_obs / 255.0)
+                next_actions, next_log_prob = self._actor_from_conv(
+                    shared.encoder.convs(masked_next)
                 )
+                next_q = self._q_values(
+                    policy.critic_target, target_encoder, target_encoder.convs(masked_next),
+                    next_actions,
+                ).min(dim=1, keepdim=True).values  # fmt: skip
+                next_q = next_q - ent_coef * next_log_prob
                 target_q = data.rewards + (1 - data.dones) * self.gamma * next_q
 
             if svea:  # SVEA: clean and strongly augmented views share the TD target
@@ -150,19 +168,24 @@ class VisualSAC(SAC):
             critic_loss.backward()
             self.critic.optimizer.step()  # also steps the Masker (its own Adam), for MaDi
 
-            features = policy.critic_features_detached(obs)
-            q_pi = torch.cat(
-                [
-                    q_net(torch.cat([features, actions_pi], dim=1))
-                    for q_net in self.critic.q_networks
-                ],
-                dim=1,
-            )
+            # Actor and temperature after the critic, on its updated encoder (as SVEA does); the
+            # conv features are computed once, without gradient, for the actor and its Q-values.
+            with torch.no_grad():
+                conv = shared.conv_features(obs / 255.0)
+            actions_pi, log_prob = self._actor_from_conv(conv)
+            q_pi = self._q_values(self.critic, shared.encoder, conv, actions_pi)
             actor_loss = (ent_coef * log_prob - q_pi.min(dim=1, keepdim=True).values).mean()
             stats["actor"].append(actor_loss.item())
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
             self.actor.optimizer.step()
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                alpha_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                self.ent_coef_optimizer.zero_grad()
+                alpha_loss.backward()
+                self.ent_coef_optimizer.step()
+                stats["alpha_loss"].append(alpha_loss.item())
+            stats["ent_coef"].append(ent_coef.item())
 
             if step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
