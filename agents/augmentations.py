@@ -39,8 +39,7 @@ from sparse_rl.envs.video_sources import (
     FAMILIES,
     IMAGE_EXTENSIONS,
     ProceduralVideos,
-    _av,
-    _fit,
+    decode_image,
 )
 from torch import Tensor
 
@@ -419,16 +418,13 @@ class DirectoryImages(_ImageBank):
         self, files: list[Path]
     ) -> tuple[list[np.ndarray], tuple[Path, ...], list[str]]:
         """Decode at the stored size through video_sources' PyAV frame fitting."""
-        av = _av()
         images, kept, errors = [], [], []
         for file in files:
             try:
-                with av.open(str(file)) as container:
-                    frame = next(container.decode(video=0))
-                images.append(_fit(frame, *self.size))
+                images.append(decode_image(file, *self.size))
                 kept.append(file)
-            except (OSError, ValueError, StopIteration, av.error.FFmpegError) as err:
-                errors.append(f"'{file}': {err or type(err).__name__}")
+            except ValueError as err:
+                errors.append(str(err))
         return images, tuple(kept), errors
 
     @property

@@ -441,6 +441,20 @@ def _fit(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     return rgb[top : top + height, left : left + width]
 
 
+def decode_image(path: str | Path, height: int, width: int) -> np.ndarray:
+    """The first frame of an image (or video) file as uint8 (height, width, 3), centre-cropped.
+
+    Raises ValueError naming the file when PyAV cannot read it.
+    """
+    av = _av()
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+    except (OSError, StopIteration, av.error.FFmpegError) as err:
+        raise ValueError(f"cannot decode '{path}': {err or type(err).__name__}") from err
+    return _fit(frame, height, width)
+
+
 class DirectoryVideos(VideoSource):
     """The user's own videos: container files and/or image-sequence folders in one directory.
 
