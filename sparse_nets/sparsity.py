@@ -53,6 +53,12 @@ class _Layer:
     def active(self) -> Tensor:
         return self.mask != 0
 
+    @property
+    def always_dense(self) -> bool:
+        """Kept at full density by the distribution (ERK does this to small layers): its mask
+        is all ones for good, so it needs no hooks and no per-step multiply."""
+        return self.final == self.weight.numel()
+
 
 class Sparsity:
     """The sparse state of one model: masks, updater schedule, statistics.
@@ -89,7 +95,8 @@ class Sparsity:
             self._layers[name] = _Layer(
                 name, module, counts[name], targets[name], masks[name].clone()
             )
-        self._weights = [layer.weight for layer in self._layers.values()]
+        self._masked = [layer for layer in self._layers.values() if not layer.always_dense]
+        self._weights = [layer.weight for layer in self._masked]
         if distributed.is_distributed():
             distributed.broadcast_masks([layer.mask for layer in self._layers.values()])
             for layer in self._layers.values():
@@ -98,7 +105,7 @@ class Sparsity:
         if optimizer is not None:
             for layer in self._layers.values():
                 zero_state(optimizer, layer.weight, ~layer.active())
-        trained = [layer for layer in self._layers.values() if layer.weight.requires_grad]
+        trained = [layer for layer in self._masked if layer.weight.requires_grad]
         self._handles = [
             layer.weight.register_post_accumulate_grad_hook(self._mask_hook(layer))
             for layer in trained  # a frozen weight gets no gradient to mask
@@ -117,7 +124,7 @@ class Sparsity:
             return
         if not self.updater.is_update_step(self._step + 1):
             return
-        for layer in self._layers.values():
+        for layer in self._masked:  # an always-dense layer never grows
             if layer.weight.requires_grad:
                 hook = self._capture_hook(layer)
                 self._capture_handles.append(layer.weight.register_hook(hook))
@@ -153,7 +160,8 @@ class Sparsity:
 
     @torch.no_grad()
     def _apply_masks(self) -> None:
-        torch._foreach_mul_(self._weights, [layer.mask for layer in self._layers.values()])
+        if self._weights:  # every layer may be dense (density 1.0)
+            torch._foreach_mul_(self._weights, [layer.mask for layer in self._masked])
 
     @torch.no_grad()
     def step(self) -> None:
@@ -320,6 +328,12 @@ class Sparsity:
                     f"sparsity state_dict has shape {tuple(saved['shape'])} for layer {name!r}, "
                     f"the model has {shape}."
                 )
+            if int(saved["final"]) != self._layers[name].final:
+                raise ValueError(
+                    f"sparsity state_dict keeps {saved['final']} weights of layer {name!r} "
+                    f"active, this sparsity {self._layers[name].final}; pass the same density "
+                    "and distribution to sparsify()."
+                )
         if state["updater"] != self.updater.config():
             raise ValueError(
                 f"sparsity state_dict was made with updater {state['updater']}, this one is "
@@ -331,7 +345,7 @@ class Sparsity:
         self._warned_nonfinite = bool(state.get("warned_nonfinite", False))
         for name, saved in state["layers"].items():
             layer = self._layers[name]
-            layer.final, layer.target = int(saved["final"]), int(saved["target"])
+            layer.target = int(saved["target"])
             layer.churn = float(saved["churn"])
             layer.ever_active.copy_(saved["ever_active"])
         self._disarm_capture()

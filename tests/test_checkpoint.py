@@ -130,6 +130,32 @@ def test_mismatched_shapes_rejected() -> None:
         other.load_state_dict(sparsity.state_dict())
 
 
+def test_mismatched_density_rejected() -> None:
+    """A sparsity state made for other per-layer counts names the layer and both counts."""
+    model = mlp(SIZES)
+    sparsity = sn.sparsify(model, torch.optim.Adam(model.parameters()), 0.3, "uniform", sn.SET())
+    model = mlp(SIZES)
+    other = sn.sparsify(model, torch.optim.Adam(model.parameters()), 0.5, "uniform", sn.SET())
+    with pytest.raises(ValueError, match=r"keeps \d+ weights of layer '0' active, this sparsity"):
+        other.load_state_dict(sparsity.state_dict())
+
+
+def test_always_dense_layers_cost_no_hooks() -> None:
+    """ERK keeps small layers dense; those get no gradient hook (they would only multiply by 1)."""
+    model = mlp([4, 64, 64, 2])
+    optimizer = torch.optim.Adam(model.parameters())
+    sparsity = sn.sparsify(model, optimizer, 0.2, "erk", sn.RigL(interval=1))
+    dense = [n for n, s in sparsity.stats().as_dict().items() if n.endswith("density") and s == 1.0]
+    assert dense, "ERK should keep the 4->64 input layer dense here"
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            hooks = module.weight._post_accumulate_grad_hooks or {}
+            is_dense = bool(getattr(module, sn.MASK).all())
+            assert (len(hooks) == 0) == is_dense, name
+    train(model, optimizer, regression_batches(3, 4, 2))  # updates run around them
+    assert getattr(model[0], sn.MASK).all()
+
+
 @pytest.mark.parametrize(
     "other",
     [sn.SET(interval=3), sn.SET(drop_fraction=0.5), sn.RigL(), sn.SET(start_step=1)],
