@@ -96,8 +96,8 @@ def train_resumable(
     if ckpt.exists() and buffer.exists():
         model = type(model).load(ckpt, env=env)
         model.load_replay_buffer(buffer)
-        for path in run_dir.glob("*.csv"):  # rows written after the checkpoint
-            truncate_rows(path, model.num_timesteps)
+    for path in run_dir.glob("*.csv"):  # rows written after the checkpoint (all, when none)
+        truncate_rows(path, model.num_timesteps)
     model.set_logger(configure(str(run_dir / "sb3" / f"from_{model.num_timesteps}"), ["csv"]))
     started = time.time()
     while model.num_timesteps < steps:
@@ -172,12 +172,25 @@ def dispatch(
 def launch_sweep(
     out: Path, specs: list[dict[str, Any]], run_one: Callable[[dict[str, Any]], str], jobs: int
 ) -> None:
-    """Record the sweep (machine, command, every run's settings), then run it on a pool."""
+    """Record the sweep (machine, commands, every run's settings), then run it on a pool.
+
+    Runs already recorded in ``out/sweep.json`` stay in it, so a report covers every command
+    given for that directory.
+    """
     from _machine import machine_info
 
     out.mkdir(parents=True, exist_ok=True)
-    sweep = {"machine": machine_info(), "runs": specs}
-    (out / "sweep.json").write_text(json.dumps(sweep, indent=1))
+    path = out / "sweep.json"
+    machine = machine_info()
+    sweep = {"machine": machine, "commands": [], "runs": []}
+    if path.exists():  # a later command adds runs to the same sweep (or extends them)
+        sweep = json.loads(path.read_text())
+        sweep.setdefault("commands", [sweep["machine"]["command"]])
+    sweep["commands"].append(machine["command"])
+    runs = {run["dir"]: run for run in sweep["runs"]}
+    runs.update({spec["dir"]: spec for spec in specs})
+    sweep["runs"] = list(runs.values())
+    path.write_text(json.dumps(sweep, indent=1))
     with ProcessPoolExecutor(jobs) as pool:
         for message in pool.map(run_one, specs):
             print(message, flush=True)

@@ -93,8 +93,12 @@ def run_one(spec: dict[str, Any]) -> str:
     run_dir = Path(spec["dir"])
     if is_finished(run_dir, spec["steps"]):
         return f"{run_dir.name}: already finished"
-    env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
-    eval_env = envs.NoisyFeatures(gym.make("HalfCheetah-v5"), spec["noise"])
+
+    def make_env() -> Any:  # noise 0.0: the clean env, as a control
+        env = gym.make("HalfCheetah-v5")
+        return envs.NoisyFeatures(env, spec["noise"]) if spec["noise"] else env
+
+    env, eval_env = make_env(), make_env()
     sparse = spec["method"] != "dense"
 
     def connectivity(model: Any) -> dict[str, dict[str, float]]:
@@ -205,8 +209,9 @@ def report(args: argparse.Namespace) -> None:
     lines = [
         "# Noise robustness: dense SAC vs ANF-SAC vs 90%-sparse SAC (HalfCheetah-v5)",
         "",
-        f"Sweep command: `{machine['command']}`; report: `python benchmarks/noise_robustness.py "
-        "--report`.",
+        "Sweep commands: "
+        + "; ".join(f"`{c}`" for c in sweep.get("commands", [machine["command"]]))
+        + "; report: `python benchmarks/noise_robustness.py --report`.",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}; two runs "
         f"at a time, one thread each. Started {machine['date']}.",
         "",

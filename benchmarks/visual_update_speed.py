@@ -5,7 +5,7 @@ Each agent fills its replay buffer with the same random transitions, then ``trai
 the per-repeat ratios to SVEA are reported. MaDi's goal: Masker overhead over SVEA <= 10%.
 
 Run: ``python benchmarks/visual_update_speed.py`` (``--quick`` for a smoke run). Writes
-``benchmarks/results/visual_update_speed.{json,md}``.
+``benchmarks/results/visual_update_speed_<encoder>.{json,md}``.
 """
 
 from __future__ import annotations
@@ -97,8 +97,9 @@ def main() -> None:
         "",
     ]
     if not args.quick:
-        (RESULTS / "visual_update_speed.json").write_text(json.dumps(result, indent=1))
-        (RESULTS / "visual_update_speed.md").write_text("\n".join(md))
+        name = f"visual_update_speed_{args.encoder}"
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1))
+        (RESULTS / f"{name}.md").write_text("\n".join(md))
     print("\n".join(md))
 
 
