@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -200,10 +202,18 @@ def test_killed_run_resumes_with_every_label(tmp_path: Path) -> None:
     with LabelStore(store_path, (12,), (1,), 10) as store:
         labels_at_kill = len(store)
     assert labels_at_kill >= 8
-    last = checkpoints[-1]
-    steps = int(last.stem.split("_")[1])
-    model = PrefSAC.load(last, env=noisy_pendulum())
-    model.load_replay_buffer(tmp_path / f"ckpt_replay_buffer_{steps}_steps.pkl")
+    # SB3's CheckpointCallback writes in place: the kill may truncate the newest checkpoint, so
+    # resume from the newest one that loads whole (labels are in the store either way).
+    model = None
+    for last in reversed(checkpoints):
+        steps = int(last.stem.split("_")[1])
+        try:
+            model = PrefSAC.load(last, env=noisy_pendulum())
+            model.load_replay_buffer(tmp_path / f"ckpt_replay_buffer_{steps}_steps.pkl")
+            break
+        except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError):
+            model = None
+    assert model is not None, "no checkpoint survived the kill"
     assert len(model.label_store) == labels_at_kill  # nothing lost, including post-checkpoint ones
     model.learn(200, reset_num_timesteps=False)
     assert len(model.label_store) > labels_at_kill  # keeps asking and storing
