@@ -70,6 +70,9 @@ def _worker(rank: int, out_dir: str) -> None:
             assert not torch.equal(weights[0], weights[1]), "ranks trained identical weights"
             record[label] = history
         torch.save(record, Path(out_dir) / f"rank{rank}.pt")
+        # Leave together: a rank tearing gloo down while its peer still talks to it aborts the
+        # peer ("terminate called without an active exception"), a flaky failure seen in CI.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
