@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+import av
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -90,3 +93,16 @@ def train(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+
+def write_image(path: Path, rgb: np.ndarray) -> Path:
+    """One RGB image as png or jpg (by suffix), encoded with PyAV (a core dependency)."""
+    codec, pix_fmt = ("png", "rgb24") if path.suffix == ".png" else ("mjpeg", "yuvj444p")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="image2") as container:
+        stream = container.add_stream(codec, rate=1)
+        stream.height, stream.width = rgb.shape[:2]
+        stream.pix_fmt = pix_fmt
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+    return path

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import write_image
 from sparse_rl.agents.augmentations import (
     AUGMENTATIONS,
     Augmentation,
@@ -186,19 +186,6 @@ def test_procedural_images_deterministic_varied_and_not_the_env_videos() -> None
     env = np.concatenate([clips.frames(i, 16, 20) for i in range(24)])
     env = torch.from_numpy(env).permute(0, 3, 1, 2).flatten(1).float()
     assert torch.cdist(flat, env).min() > 100
-
-
-def write_image(path: Path, rgb: np.ndarray) -> Path:
-    """One RGB image as png or jpg (by suffix), encoded with PyAV (a core dependency)."""
-    codec, pix_fmt = ("png", "rgb24") if path.suffix == ".png" else ("mjpeg", "yuvj444p")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="image2") as container:
-        stream = container.add_stream(codec, rate=1)
-        stream.height, stream.width = rgb.shape[:2]
-        stream.pix_fmt = pix_fmt
-        container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode())
-    return path
 
 
 COLORS = [(230, 30, 30), (30, 230, 30), (30, 30, 230), (230, 230, 30), (30, 230, 230)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers import write_image
 from sparse_rl.envs.video_sources import (
     FAMILIES,
     DirectoryVideos,
@@ -28,19 +29,6 @@ def write_video(path: Path, frames: np.ndarray, codec: str = "mpeg4") -> Path:
         stream.pix_fmt = "yuv420p"
         for rgb in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode())
-    return path
-
-
-def write_image(path: Path, rgb: np.ndarray) -> Path:
-    """Write one RGB image as jpg or png (chosen by the suffix)."""
-    codec, pix_fmt = ("png", "rgb24") if path.suffix == ".png" else ("mjpeg", "yuvj444p")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="image2") as container:
-        stream = container.add_stream(codec, rate=1)
-        stream.height, stream.width = rgb.shape[:2]
-        stream.pix_fmt = pix_fmt
-        container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode())
     return path
 
