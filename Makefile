@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/sparse_sac_speed.py
 	$(BIN)/python benchmarks/reward_model_speed.py
 	$(BIN)/python benchmarks/visual_update_speed.py
+	$(BIN)/python benchmarks/visual_costs.py
 	$(BIN)/python benchmarks/noisy_features_overhead.py
 	$(BIN)/python benchmarks/env_fps.py
 	$(BIN)/python benchmarks/env_grids.py
