@@ -194,3 +194,32 @@ def launch_sweep(
     with ProcessPoolExecutor(jobs) as pool:
         for message in pool.map(run_one, specs):
             print(message, flush=True)
+
+
+def load_sweep(
+    out: Path, group_by: tuple[str, ...], files: dict[str, str]
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], list[dict[str, list[dict[str, float]]]]]]:
+    """``out/sweep.json`` and its evaluated runs grouped by the ``group_by`` settings.
+
+    Each run is ``{"eval": rows of eval.csv, key: rows of files[key], ...}``; runs with no
+    evaluation yet are left out.
+    """
+    sweep = json.loads((out / "sweep.json").read_text())
+    groups: dict[tuple[Any, ...], list[dict[str, list[dict[str, float]]]]] = {}
+    for spec in sweep["runs"]:
+        run_dir = Path(spec["dir"])
+        evals = read_rows(run_dir / "eval.csv")
+        if evals:
+            run = {"eval": evals, **{k: read_rows(run_dir / f) for k, f in files.items()}}
+            groups.setdefault(tuple(spec[k] for k in group_by), []).append(run)
+    return sweep, groups
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend (benchmarks run headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -18,7 +18,6 @@ then ``python benchmarks/noise_robustness.py --report`` writes ``noise_robustnes
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,9 @@ from _runs import (
     dispatch,
     is_finished,
     launch_sweep,
+    load_sweep,
     plot_curves,
-    read_rows,
+    pyplot,
     train_resumable,
 )
 
@@ -149,20 +149,8 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(args.out)
-    sweep = json.loads((out / "sweep.json").read_text())
-    runs: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    for spec in sweep["runs"]:
-        evals = read_rows(Path(spec["dir"]) / "eval.csv")
-        if evals:
-            runs.setdefault((spec["method"], spec["noise"]), []).append(
-                {**spec, "eval": evals, "conn": read_rows(Path(spec["dir"]) / "connectivity.csv")}
-            )
+    plt = pyplot()
+    sweep, runs = load_sweep(Path(args.out), ("method", "noise"), {"conn": "connectivity.csv"})
     noises = sorted({n for _, n in runs})
     fig, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4), squeeze=False)
     rows = []
@@ -180,8 +168,11 @@ def report(args: argparse.Namespace) -> None:
     fig.tight_layout()
     fig.savefig(RESULTS / "noise_robustness.png", dpi=120)
 
-    fig, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4), squeeze=False)
-    for ax, noise in zip(axes[0], noises, strict=True):
+    sparse_noises = sorted({n for (_, n), group in runs.items() if any(r["conn"] for r in group)})
+    fig, axes = plt.subplots(
+        1, len(sparse_noises), figsize=(6 * len(sparse_noises), 4), squeeze=False
+    )
+    for ax, noise in zip(axes[0], sparse_noises, strict=True):
         for method, style in (("anf", "-"), ("sparse90", "--")):
             group = [r for r in runs.get((method, noise), []) if r["conn"]]
             if not group:

@@ -17,7 +17,6 @@ then ``python benchmarks/pbrl_noise.py --report`` writes ``pbrl_noise.{md,png}``
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,9 @@ from _runs import (
     dispatch,
     is_finished,
     launch_sweep,
+    load_sweep,
     plot_curves,
-    read_rows,
+    pyplot,
     train_resumable,
 )
 
@@ -132,21 +132,9 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out = Path(args.out)
-    sweep = json.loads((out / "sweep.json").read_text())
-    runs: dict[tuple[str, str, float], list[dict[str, Any]]] = {}
-    for spec in sweep["runs"]:
-        evals = read_rows(Path(spec["dir"]) / "eval.csv")
-        if evals:
-            reward = read_rows(Path(spec["dir"]) / "reward_model.csv")
-            runs.setdefault((spec["method"], spec["env"], spec["noise"]), []).append(
-                {"eval": evals, "reward": reward}
-            )
+    plt = pyplot()
+    groups = ("method", "env", "noise")
+    sweep, runs = load_sweep(Path(args.out), groups, {"reward": "reward_model.csv"})
     panels = sorted({(e, n) for _, e, n in runs})
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     table = []

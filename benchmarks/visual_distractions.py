@@ -13,7 +13,6 @@ Run: ``python benchmarks/visual_distractions.py --steps 50000``, then ``--report
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,9 @@ from _runs import (
     dispatch,
     is_finished,
     launch_sweep,
+    load_sweep,
     plot_curves,
-    read_rows,
+    pyplot,
     train_resumable,
 )
 
@@ -97,22 +97,10 @@ def run_all(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sweep = json.loads((Path(args.out) / "sweep.json").read_text())
+    plt = pyplot()
+    sweep, runs = load_sweep(Path(args.out), ("method", "task"), {"test": "distracted.csv"})
     first = sweep["runs"][0]
     mode = first["test_modes"][-1]
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for spec in sweep["runs"]:
-        clean = read_rows(Path(spec["dir"]) / "eval.csv")
-        if clean:
-            test = read_rows(Path(spec["dir"]) / "distracted.csv")
-            runs.setdefault((spec["method"], spec["task"]), []).append(
-                {"clean": clean, "test": test}
-            )
     tasks = sorted({t for _, t in runs})
     fig, axes = plt.subplots(2, len(tasks), figsize=(6 * len(tasks), 8), squeeze=False)
     lines = [
@@ -131,7 +119,7 @@ def report(args: argparse.Namespace) -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for col, task in enumerate(tasks):
-        groups = {m: [r["clean"] for r in runs.get((m, task), [])] for m in METHODS}
+        groups = {m: [r["eval"] for r in runs.get((m, task), [])] for m in METHODS}
         plot_curves(axes[0][col], groups, "return")
         tests = {m: [r["test"] for r in runs.get((m, task), []) if r["test"]] for m in METHODS}
         plot_curves(axes[1][col], tests, f"{mode}_return_mean")
