@@ -287,6 +287,7 @@ class PrefSAC(SAC):
             "entropy": self.entropy_reward.state_dict(),
             "pretraining": self._pretraining,
             "last_session_step": self._last_session_step,
+            "heldout": [self._diagnostics.heldout_correct, self._diagnostics.heldout_total],
         }
 
     def _load_loop_state(self, state: dict[str, Any]) -> None:
@@ -305,6 +306,7 @@ class PrefSAC(SAC):
         self.entropy_reward.load_state_dict(state["entropy"])
         self._pretraining = bool(state["pretraining"])
         self._last_session_step = int(state["last_session_step"])
+        self._diagnostics.heldout_correct, self._diagnostics.heldout_total = state["heldout"]
         self._link_buffer()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -392,7 +394,7 @@ class PrefSAC(SAC):
         d.heldout_correct += round(accuracy * len(strict))
         d.heldout_total += len(strict)
         self.logger.record("pbrl/heldout_accuracy", accuracy)
-        self.logger.record("pbrl/heldout_accuracy_cumulative", d.heldout_correct / d.heldout_total)
+        self.logger.record("pbrl/heldout_accuracy_cumulative", self.heldout_accuracy)
 
     def _train_reward_model(self) -> None:
         cfg, buffer = self.preference, self.replay_buffer
@@ -420,6 +422,12 @@ class PrefSAC(SAC):
         record("pbrl/reward_true_correlation", self._fresh_correlation())
         for key, value in self._connectivity().items():
             record(f"pbrl/{key}", value)
+
+    @property
+    def heldout_accuracy(self) -> float:
+        """Accuracy on every label before the reward model trained on it (NaN before any)."""
+        d = self._diagnostics
+        return d.heldout_correct / d.heldout_total if d.heldout_total else float("nan")
 
     def _fresh_correlation(self) -> float:
         """Pearson r of learned vs true reward on transitions added since the previous session."""

@@ -68,8 +68,12 @@ def make_model(spec: dict[str, Any], env: Any) -> Any:
         "session_every": spec["session_every"],
         "unsupervised_steps": spec["unsupervised_steps"],
         "reward_epochs": spec["reward_epochs"],
+        "entropy_space": spec["entropy_space"],
     }
-    config = agents.r2n(**settings) if spec["method"] == "r2n" else agents.pebble(**settings)
+    if spec["entropy_space"] == "none":
+        settings["unsupervised_steps"] = 0
+    base = spec["method"].split("+")[0]
+    config = agents.r2n(**settings) if base == "r2n" else agents.pebble(**settings)
     store = Path(spec["dir"]).resolve() / "labels.sqlite"
     return agents.PrefSAC("MlpPolicy", env, preference=config, label_store=store, **sac)
 
@@ -87,7 +91,11 @@ def run_one(spec: dict[str, Any]) -> str:
         if spec["method"] == "oracle":
             return {}
         conn = model.reward_model.input_connectivity()
-        row = {"labels": float(len(model.label_store)), "correlation": model._fresh_correlation()}
+        row = {
+            "labels": float(len(model.label_store)),
+            "correlation": model._fresh_correlation(),
+            "accuracy": model.heldout_accuracy,
+        }
         if spec["noise"]:
             real = np.asarray(eval_env.get_wrapper_attr("real_indices"))
             noise = np.setdiff1d(np.arange(conn.shape[1]), real)
@@ -114,10 +122,12 @@ def run_all(args: argparse.Namespace) -> None:
     keys = ("steps", "buffer_size", "learning_starts", "eval_every", "eval_episodes",
             "checkpoint_every", "budget", "labels_per_session", "session_every",
             "unsupervised_steps", "reward_epochs")  # fmt: skip
+    variant = "" if args.entropy_space == "obs" else f"+{args.entropy_space}"
     specs = [
         {
-            "dir": str(out / "runs" / f"{method}-{env}-f{noise}-s{seed}"),
-            "method": method,
+            "dir": str(out / "runs" / f"{method}{variant}-{env}-f{noise}-s{seed}"),
+            "method": method + variant if method != "oracle" else method,
+            "entropy_space": args.entropy_space,
             "env": env,
             "noise": noise,
             "seed": seed,
@@ -136,10 +146,11 @@ def report(args: argparse.Namespace) -> None:
     groups = ("method", "env", "noise")
     sweep, runs = load_sweep(Path(args.out), groups, {"reward": "reward_model.csv"})
     panels = sorted({(e, n) for _, e, n in runs})
+    methods = sorted({m for m, _, _ in runs}, key=lambda m: (m.split("+")[0] != "oracle", m))
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     table = []
     for ax, (env, noise) in zip(axes[0], panels, strict=True):
-        groups = {m: [r["eval"] for r in runs.get((m, env, noise), [])] for m in METHODS}
+        groups = {m: [r["eval"] for r in runs.get((m, env, noise), [])] for m in methods}
         plot_curves(ax, groups, "return")
         ax.set(title=f"{env}, noise {noise}", xlabel="env steps", ylabel="true eval return")
         ax.legend()
@@ -151,7 +162,7 @@ def report(args: argparse.Namespace) -> None:
             reward = [r["reward"][-1] for r in runs[(method, env, noise)] if r["reward"]]
             extra = {
                 k: float(np.mean([row[k] for row in reward if k in row]))
-                for k in ("correlation", "real", "noise")
+                for k in ("accuracy", "correlation", "real", "noise")
                 if any(k in row for row in reward)
             }
             table.append((env, noise, method, len(group), int(steps[-1]), final, extra))
@@ -162,27 +173,33 @@ def report(args: argparse.Namespace) -> None:
     lines = [
         "# R2N vs PEBBLE vs oracle SAC under noise features",
         "",
-        f"Sweep command: `{machine['command']}`; report: `python benchmarks/pbrl_noise.py "
-        f"--report`. Machine: {machine['cpu']}, {machine['cores']} cores, torch "
+        "Sweep commands: " + "; ".join(f"`{c}`" for c in sweep["commands"]) + "; report: "
+        f"`python benchmarks/pbrl_noise.py --report`. Machine: {machine['cpu']}, {machine['cores']} cores, torch "
         f"{machine['torch']}; started {machine['date']}.",
         "",
         f"Budget: {first['steps']} env steps, {first['budget']} labels "
         f"({first['labels_per_session']} every {first['session_every']} steps), "
         f"{first['unsupervised_steps']} pre-training "
         f"steps, reward models trained up to {first['reward_epochs']} epochs per session. "
-        "Oracle = SAC on the true reward. Interval = 95% bootstrap CI of the mean over seeds.",
+        "Oracle = SAC on the true reward. Interval = 95% bootstrap CI of the mean over seeds. "
+        "`+none` / `+reward_features`: R2N with no pre-training / with k-NN distances on the "
+        "reward model's input features instead of raw observations. Reward acc. = accuracy on "
+        "each label before the reward model trained on it; corr. = Pearson r of learned vs true "
+        "reward on the transitions since the previous session; conn. = active reward-model input "
+        "connections per real / per noise feature. Values at the last evaluation, seed means.",
         "",
-        "| env | noise | method | seeds | steps | final return | 95% CI | reward corr. | "
-        "real / noise conn. |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| env | noise | method | seeds | steps | final return | 95% CI | reward acc. | "
+        "reward corr. | real / noise conn. |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for env, noise, method, n, steps, final, extra in table:
         low, high = bootstrap_ci(final)
         corr = f"{extra['correlation']:.2f}" if "correlation" in extra else "-"
+        acc = f"{extra['accuracy']:.2f}" if "accuracy" in extra else "-"
         conn = f"{extra['real']:.1f} / {extra['noise']:.1f}" if "real" in extra else "-"
         lines.append(
             f"| {env} | {noise} | {method} | {n} | {steps} | {final.mean():.0f} | "
-            f"[{low:.0f}, {high:.0f}] | {corr} | {conn} |"
+            f"[{low:.0f}, {high:.0f}] | {acc} | {corr} | {conn} |"
         )
     lines += ["", "Curves: `pbrl_noise.png`.", ""]
     (RESULTS / "pbrl_noise.md").write_text("\n".join(lines))
@@ -206,6 +223,12 @@ def main() -> None:
     parser.add_argument("--session-every", type=int, default=5_000)
     parser.add_argument("--unsupervised-steps", type=int, default=5_000)
     parser.add_argument("--reward-epochs", type=int, default=20)
+    parser.add_argument(
+        "--entropy-space",
+        default="obs",
+        choices=("obs", "reward_features", "none"),
+        help="pre-training's k-NN space for the PbRL methods (none: no pre-training)",
+    )
     add_sweep_arguments(parser, RESULTS / "pbrl_noise")
     dispatch(parser.parse_args(), run_all, report)
 
