@@ -174,8 +174,9 @@ def report(args: argparse.Namespace) -> None:
         "# R2N vs PEBBLE vs oracle SAC under noise features",
         "",
         "Sweep commands: " + "; ".join(f"`{c}`" for c in sweep["commands"]) + "; report: "
-        f"`python benchmarks/pbrl_noise.py --report`. Machine: {machine['cpu']}, {machine['cores']} cores, torch "
-        f"{machine['torch']}; started {machine['date']}.",
+        "`python benchmarks/pbrl_noise.py --report`. "
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}; "
+        f"started {machine['date']}.",
         "",
         f"Budget: {first['steps']} env steps, {first['budget']} labels "
         f"({first['labels_per_session']} every {first['session_every']} steps), "

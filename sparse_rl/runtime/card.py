@@ -1,0 +1,399 @@
+"""The policy card (``card.json``): what an exported policy expects, checked before it runs.
+
+The card is the contract between the exporter and this runtime. A robot must not start moving on
+a card that is half right, so ``load_card`` checks every field the runtime acts on (types,
+lengths, bounds, model file hashes) and fails with a ``CardError`` that names the field. The
+``policy``, ``sparsity`` and ``provenance`` sections are informational and kept as given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "card.json"
+CARD_FORMAT = "sparse-rl-policy-card"
+CARD_VERSION = 1
+
+OBSERVATION_KINDS = ("vector", "pixels")
+#: The model input dtype each observation kind must declare.
+OBSERVATION_DTYPES = {"vector": "float32", "pixels": "uint8"}
+ACTION_OUTPUTS = ("squashed", "raw")
+ACTIVATIONS = ("relu", "tanh", "identity")
+
+_TOP_KEYS = ("format", "version", "files", "observation", "action", "policy", "provenance")
+_OPTIONAL_TOP_KEYS = ("sparsity",)
+
+
+class CardError(ValueError):
+    """A policy directory whose card or model files cannot be trusted to drive a robot."""
+
+
+@dataclass(frozen=True)
+class OnnxFile:
+    """The ONNX model: absolute path, expected hash, input and output tensor names."""
+
+    path: Path
+    sha256: str
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class NumpyFile:
+    """An MLP as ``w0, b0, w1, b1, ...`` arrays; layer ``i`` is followed by ``activations[i]``."""
+
+    path: Path
+    sha256: str
+    activations: tuple[str, ...]
+    output_activation: str
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """SB3 ``VecNormalize`` observation statistics (flat, one value per observation element)."""
+
+    mean: tuple[float, ...]
+    var: tuple[float, ...]
+    epsilon: float
+    clip: float
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """What the model reads; for pixels the runtime stacks ``frame_stack`` frames itself."""
+
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str
+    frame_shape: tuple[int, ...]
+    frame_stack: int
+    normalization: Normalization | None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """What the model returns and how it becomes a command in env units."""
+
+    shape: tuple[int, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    output: str
+    safe_action: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PolicyCard:
+    """A validated ``card.json`` with model paths resolved inside ``directory``."""
+
+    directory: Path
+    version: int
+    onnx: OnnxFile
+    numpy: NumpyFile | None
+    observation: ObservationSpec
+    action: ActionSpec
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    sparsity: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """A few lines for people: what the policy reads, what it commands, where it came from."""
+        obs, act = self.observation, self.action
+        algo = self.policy.get("algorithm", "?")
+        cls = self.policy.get("class", "?")
+        lines = [f"policy: {algo} ({cls}), card v{self.version}, {self.directory}"]
+        norm = "normalized" if obs.normalization is not None else "not normalized"
+        if obs.kind == "pixels":
+            lines.append(
+                f"observation: pixels, frames {list(obs.frame_shape)} {obs.dtype} x "
+                f"{obs.frame_stack} stacked -> model input {list(obs.shape)}"
+            )
+        else:
+            lines.append(f"observation: vector {list(obs.shape)} {obs.dtype}, {norm}")
+        lines.append(
+            f"action: {list(act.shape)} {act.output}, low {_fmt(act.low)}, high {_fmt(act.high)},"
+            f" safe {_fmt(act.safe_action)}"
+        )
+        files = [self.onnx.path.name] + ([self.numpy.path.name] if self.numpy else [])
+        lines.append(f"files: {', '.join(files)} (sha256 verified)")
+        prov = self.provenance
+        lines.append(
+            f"provenance: {prov.get('package', '?')} {prov.get('version', '?')}, "
+            f"env {prov.get('env_id')}, {prov.get('num_timesteps', '?')} timesteps, "
+            f"created {prov.get('created', '?')}"
+        )
+        if self.sparsity:
+            items = [f"{k}={v}" for k, v in self.sparsity.items() if not isinstance(v, dict | list)]
+            lines.append(f"sparsity: {', '.join(items) or '(per-layer details in the card)'}")
+        return "\n".join(lines)
+
+
+def load_card(directory: str | Path) -> PolicyCard:
+    """Read and check ``directory/card.json`` and the hashes of the model files it names.
+
+    :raises CardError: on anything missing, malformed, inconsistent or tampered with.
+    """
+    directory = Path(directory)
+    path = directory / CARD_FILE
+    if not path.is_file():
+        raise CardError(f"{path}: no policy card here (is {directory} an exported policy?)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CardError(f"{path}: not valid JSON ({exc})") from None
+    return parse_card(raw, directory)
+
+
+def parse_card(raw: Any, directory: str | Path) -> PolicyCard:
+    """Check an already-decoded card; model paths are resolved (and hashed) in ``directory``."""
+    directory = Path(directory)
+    card = _section(raw, "card")
+    _check_keys(card, "card", _TOP_KEYS, _OPTIONAL_TOP_KEYS)
+    if card["format"] != CARD_FORMAT:
+        raise _error(f"format must be {CARD_FORMAT!r}, got {card['format']!r}")
+    version = card["version"]
+    if type(version) is not int or version != CARD_VERSION:
+        raise _error(
+            f"version {version!r} is not supported by this runtime (it reads version "
+            f"{CARD_VERSION}); use the sparse-rl release that exported it"
+        )
+    observation = _observation(_section(card["observation"], "observation"))
+    action = _action(_section(card["action"], "action"))
+    onnx, numpy = _files(_section(card["files"], "files"), directory)
+    if numpy is not None and observation.kind != "vector":
+        raise _error("files.numpy is only supported for vector observations")
+    sparsity = card.get("sparsity")
+    return PolicyCard(
+        directory=directory,
+        version=CARD_VERSION,
+        onnx=onnx,
+        numpy=numpy,
+        observation=observation,
+        action=action,
+        policy=dict(_section(card["policy"], "policy")),
+        sparsity={} if sparsity is None else dict(_section(sparsity, "sparsity")),
+        provenance=dict(_section(card["provenance"], "provenance")),
+    )
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def _observation(obs: dict[str, Any]) -> ObservationSpec:
+    keys = ("kind", "shape", "dtype", "frame_shape", "frame_stack", "normalization")
+    _check_keys(obs, "observation", keys)
+    kind = _choice(obs["kind"], "observation.kind", OBSERVATION_KINDS)
+    dtype = _choice(
+        obs["dtype"], "observation.dtype", tuple(sorted(set(OBSERVATION_DTYPES.values())))
+    )
+    if dtype != OBSERVATION_DTYPES[kind]:
+        raise _error(
+            f"observation.dtype is {dtype!r} but {kind} observations must be "
+            f"{OBSERVATION_DTYPES[kind]!r}"
+        )
+    shape = _shape(obs["shape"], "observation.shape")
+    frame_shape = _shape(obs["frame_shape"], "observation.frame_shape")
+    frame_stack = _int(obs["frame_stack"], "observation.frame_stack", minimum=1)
+    if kind == "vector":
+        if frame_stack != 1:
+            raise _error(f"observation.frame_stack must be 1 for vectors, got {frame_stack}")
+        if frame_shape != shape:
+            raise _error(
+                f"observation.frame_shape {list(frame_shape)} must equal observation.shape "
+                f"{list(shape)} for vectors"
+            )
+    else:
+        if len(frame_shape) != 3 or len(shape) != 3:
+            raise _error(
+                f"observation.shape {list(shape)} and observation.frame_shape "
+                f"{list(frame_shape)} must both be (C, H, W) for pixels"
+            )
+        expected = (frame_shape[0] * frame_stack, *frame_shape[1:])
+        if shape != expected:
+            raise _error(
+                f"observation.shape {list(shape)} does not match frame_shape {list(frame_shape)}"
+                f" x frame_stack {frame_stack}: expected {list(expected)}"
+            )
+    norm = obs["normalization"]
+    normalization = None
+    if norm is not None:
+        if kind != "vector":
+            raise _error("observation.normalization is only supported for vector observations")
+        normalization = _normalization(_section(norm, "observation.normalization"), shape)
+    return ObservationSpec(kind, shape, dtype, frame_shape, frame_stack, normalization)
+
+
+def _normalization(norm: dict[str, Any], shape: tuple[int, ...]) -> Normalization:
+    f = "observation.normalization"
+    _check_keys(norm, f, ("mean", "var", "epsilon", "clip"))
+    size = math.prod(shape)
+    mean = _floats(norm["mean"], f"{f}.mean", size, f"observation.shape {list(shape)}")
+    var = _floats(norm["var"], f"{f}.var", size, f"observation.shape {list(shape)}")
+    epsilon = _float(norm["epsilon"], f"{f}.epsilon")
+    clip = _float(norm["clip"], f"{f}.clip")
+    if epsilon < 0:
+        raise _error(f"{f}.epsilon must be >= 0, got {epsilon}")
+    if clip <= 0:
+        raise _error(f"{f}.clip must be > 0, got {clip}")
+    bad = [i for i, v in enumerate(var) if v < 0 or v + epsilon <= 0]
+    if bad:
+        raise _error(f"{f}.var must be >= 0 with var + epsilon > 0 (index {bad[0]}: {var[bad[0]]})")
+    return Normalization(mean, var, epsilon, clip)
+
+
+def _action(act: dict[str, Any]) -> ActionSpec:
+    _check_keys(act, "action", ("shape", "low", "high", "output", "safe_action"))
+    shape = _shape(act["shape"], "action.shape")
+    size = math.prod(shape)
+    need = f"action.shape {list(shape)}"
+    low = _floats(act["low"], "action.low", size, need)
+    high = _floats(act["high"], "action.high", size, need)
+    output = _choice(act["output"], "action.output", ACTION_OUTPUTS)
+    safe = _floats(act["safe_action"], "action.safe_action", size, need)
+    for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
+        if not lo < hi:
+            raise _error(f"action.low must be < action.high everywhere (index {i}: {lo} >= {hi})")
+    for i, (s, lo, hi) in enumerate(zip(safe, low, high, strict=True)):
+        if not lo <= s <= hi:
+            raise _error(f"action.safe_action[{i}] = {s} is outside [{lo}, {hi}]")
+    return ActionSpec(shape, low, high, output, safe)
+
+
+def _files(files: dict[str, Any], directory: Path) -> tuple[OnnxFile, NumpyFile | None]:
+    _check_keys(files, "files", ("onnx",), ("numpy", "torchscript"))
+    onnx_entry = _section(files["onnx"], "files.onnx")
+    _check_keys(onnx_entry, "files.onnx", ("path", "sha256", "input", "output"))
+    onnx = OnnxFile(
+        *_model_file(onnx_entry, "files.onnx", directory),
+        input=_str(onnx_entry["input"], "files.onnx.input"),
+        output=_str(onnx_entry["output"], "files.onnx.output"),
+    )
+    if "torchscript" in files:  # the runtime never loads TorchScript; only its shape is checked
+        _section(files["torchscript"], "files.torchscript")
+    numpy = None
+    if files.get("numpy") is not None:
+        entry = _section(files["numpy"], "files.numpy")
+        f = "files.numpy"
+        _check_keys(entry, f, ("path", "sha256", "activations", "output_activation"))
+        acts = entry["activations"]
+        if not isinstance(acts, list) or not acts:
+            raise _error(f"{f}.activations must be a non-empty list, got {acts!r}")
+        activations = tuple(
+            _choice(a, f"{f}.activations[{i}]", ACTIVATIONS) for i, a in enumerate(acts)
+        )
+        numpy = NumpyFile(
+            *_model_file(entry, f, directory),
+            activations=activations,
+            output_activation=_choice(
+                entry["output_activation"], f"{f}.output_activation", ACTIVATIONS
+            ),
+        )
+    return onnx, numpy
+
+
+def _model_file(entry: dict[str, Any], f: str, directory: Path) -> tuple[Path, str]:
+    """Resolve a model path inside ``directory`` and check its bytes against the card's hash."""
+    rel = _str(entry["path"], f"{f}.path")
+    digest = _str(entry["sha256"], f"{f}.sha256")
+    if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        raise _error(f"{f}.sha256 must be 64 hex digits, got {digest!r}")
+    root = directory.resolve()
+    path = (root / rel).resolve()
+    if Path(rel).is_absolute() or not path.is_relative_to(root):
+        raise _error(f"{f}.path {rel!r} must be a relative path inside the policy directory")
+    if not path.is_file():
+        raise _error(f"{f}.path: {rel} does not exist in {directory}")
+    digest = digest.lower()
+    if sha256_file(path) != digest:
+        raise _error(
+            f"{rel} does not match its card ({f}.sha256): the model file was changed or "
+            "corrupted after export; re-export or copy the directory again"
+        )
+    return path, digest
+
+
+# ---------------------------------------------------------------------------------- values
+
+
+def _error(message: str) -> CardError:
+    return CardError(f"{CARD_FILE}: {message}")
+
+
+def _section(value: Any, f: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _error(f"{f} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _check_keys(
+    d: dict[str, Any], f: str, required: Sequence[str], optional: Sequence[str] = ()
+) -> None:
+    where = "at the top level" if f == "card" else f"in {f}"
+    unknown = sorted(set(d) - set(required) - set(optional))
+    if unknown:
+        raise _error(f"unknown key(s) {', '.join(map(repr, unknown))} {where}")
+    missing = [k for k in required if k not in d]
+    if missing:
+        prefix = "" if f == "card" else f"{f}."
+        raise _error(f"missing {', '.join(prefix + k for k in missing)}")
+
+
+def _choice(value: Any, f: str, choices: Sequence[str]) -> str:
+    if value not in choices or not isinstance(value, str):
+        raise _error(f"{f} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _str(value: Any, f: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _error(f"{f} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _int(value: Any, f: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _error(f"{f} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _shape(value: Any, f: str) -> tuple[int, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)
+    ):
+        raise _error(f"{f} must be a non-empty list of positive integers, got {value!r}")
+    return tuple(value)
+
+
+def _float(value: Any, f: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _error(f"{f} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _floats(value: Any, f: str, size: int, need: str) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise _error(f"{f} must be a list of numbers, got {type(value).__name__}")
+    if len(value) != size:
+        raise _error(f"{f} has {len(value)} values but {need} needs {size}")
+    return tuple(_float(v, f"{f}[{i}]") for i, v in enumerate(value))
+
+
+def _fmt(values: tuple[float, ...], limit: int = 6) -> str:
+    shown = ", ".join(f"{v:g}" for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
