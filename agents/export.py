@@ -221,9 +221,11 @@ def _observation_card(
         raise ValueError("VecNormalize on pixel observations is not supported by the export.")
     if frame_stack is None:
         env = model.get_env()
-        found = env.get_attr("frame_stack")[0] if env is not None and env.has_attr(
-            "frame_stack"
-        ) else None
+        found = (
+            env.get_attr("frame_stack")[0]
+            if env is not None and env.has_attr("frame_stack")
+            else None
+        )
         if found is None:
             raise ValueError(
                 "frame_stack is needed for a pixel policy whose env does not say it: pass "
@@ -299,9 +301,7 @@ def _env_id(model: BaseAlgorithm) -> str | None:
     return None if spec is None else str(spec.id)
 
 
-def _sparsity_card(
-    module: nn.Module, policy: nn.Module, example: torch.Tensor
-) -> dict[str, Any]:
+def _sparsity_card(module: nn.Module, policy: nn.Module, example: torch.Tensor) -> dict[str, Any]:
     """Density of each weight the deterministic path uses (masks folded), found by running it,
     and the training-time sparse networks' global density."""
     used: dict[str, dict[str, Any]] = {}

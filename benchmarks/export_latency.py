@@ -91,9 +91,9 @@ def latency(name: str, agent: Any, calls: int, blocks: int, out: Path) -> dict[s
         }
         for key, t in times.items()
     }
-    result["torch_over_onnxruntime_p50"] = result["torch"]["p50_ms"] / result["onnxruntime"][
-        "p50_ms"
-    ]
+    result["torch_over_onnxruntime_p50"] = (
+        result["torch"]["p50_ms"] / result["onnxruntime"]["p50_ms"]
+    )
     return result
 
 
@@ -153,9 +153,7 @@ def main() -> None:
                 "mlp_256x256": latency("mlp", _mlp_agent(), calls, 10, out),
                 "madi_84x84": latency("madi", _madi_agent(), pixel_calls, 10, out),
             },
-            "csr_1024": {
-                str(d): csr_throughput(d, 256, repeats) for d in (0.1, 0.05, 0.01)
-            },
+            "csr_1024": {str(d): csr_throughput(d, 256, repeats) for d in (0.1, 0.05, 0.01)},
         }
     suffix = "_quick" if args.quick else ""
     (RESULTS / f"export_latency{suffix}.json").write_text(json.dumps(results, indent=1))
