@@ -26,7 +26,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(VENV)/.installed-export
 	$(BIN)/python benchmarks/sparse_core_speed.py
 	$(BIN)/python benchmarks/mask_ops.py
 	$(BIN)/python benchmarks/sparse_sac_speed.py
@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/noisy_features_overhead.py
 	$(BIN)/python benchmarks/env_fps.py
 	$(BIN)/python benchmarks/env_grids.py
+	$(BIN)/python benchmarks/export_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -12,12 +12,18 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "train a 90%%-sparse RigL MLP vs a dense one on a made-up task and plot the losses",
     "train": "train an agent from a config file (coming: issue 8)",
     "eval": "evaluate a saved agent on a list of env modes (coming: issue 8)",
-    "export": "export a trained policy to ONNX + a policy card (coming: issue 7)",
-    "deploy": "run an exported policy in a fixed-rate control loop (coming: issue 7)",
+    "export": "export a saved model to ONNX + a policy card (coming: issue 8; in Python now: "
+    "sparse_rl.agents.export.export_policy)",
+    "deploy": "check an exported policy or run it in a fixed-rate control loop (the runtime: "
+    "sparse-rl deploy run DIR --gym-id ID; same as python -m sparse_rl.runtime)",
     "sweep": "run a grid of method x env x seed, locally or on Ray (coming: issue 8)",
     "report": "aggregate runs into curves, rliable metrics and tables (coming: issue 8)",
     "bench": "run the speed benchmarks (coming: issue 8)",
 }
+
+
+#: Subcommands whose arguments their own parser reads (each has its own ``--help``).
+PASSTHROUGH = ("demo", "deploy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sparse-rl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text, add_help=name != "demo")
+        sub.add_parser(
+            name, help=help_text, description=help_text, add_help=name not in PASSTHROUGH
+        )
     return parser
 
 
@@ -42,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sparse_rl import demo
 
         return demo.main(rest)
+    if args.command == "deploy":
+        from sparse_rl.runtime.__main__ import main as runtime_main
+
+        return runtime_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     parser.exit(

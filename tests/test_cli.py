@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,11 @@ def test_import_sets_mujoco_gl_egl_when_unset() -> None:
 def test_import_keeps_users_mujoco_gl() -> None:
     """A user's MUJOCO_GL wins over the default."""
     assert _mujoco_gl_after_import("osmesa") == "osmesa"
+
+
+def test_deploy_is_the_runtime_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sparse-rl deploy check DIR`` reaches the runtime: a missing card is a one-line error."""
+    assert cli.main(["deploy", "check", str(tmp_path)]) == 1
+    assert "card.json" in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """Sparse (CSR) linear layers for the runtime's numpy backend, through ``scipy.sparse``.
 
 A layer at 5% density does 20x fewer multiply-adds in CSR than dense. Plain numpy has no sparse
-matmul (gathering the inputs and summing with ``reduceat`` was measured 10-40x slower than a
-dense BLAS matmul), so CSR layers use scipy's compiled kernels; scipy is imported only when a
-layer is stored in CSR, so a robot that keeps every layer dense needs numpy alone.
+matmul (gathering the inputs and summing with ``reduceat`` was slower than a dense BLAS matmul
+at every density we tried), so CSR layers use scipy's compiled kernels. scipy is imported only
+when a layer is stored in CSR: a robot that keeps every layer dense needs numpy alone.
 ``Policy`` picks CSR per layer by density and width (``benchmarks/results/export_latency.md``).
 """
 
