@@ -135,6 +135,17 @@ def test_fresh_venv_with_numpy_and_onnxruntime_only(tmp_path: Path) -> None:
     assert "torch" not in listed and "gymnasium" not in listed
     check = run("-m", "sparse_rl.runtime", "check", str(policy_dir), timeout=120)
     assert "backend onnx: ok" in check.stdout and "backend numpy: ok" in check.stdout
+    # The simulated robot (README): gymnasium drives Pendulum-v1 through the control loop.
+    pendulum = mlp_policy(
+        tmp_path / "pendulum", sizes=(3, 16, 16, 1), low=[-2.0], high=[2.0], safe_action=[0.0]
+    )
+    run("-m", "pip", "install", "--quiet", "gymnasium")
+    loop = run(
+        "-m", "sparse_rl.runtime", "run", str(pendulum), "--gym-id", "Pendulum-v1",
+        "--episodes", "1", "--hz", "200", "--seed", "0", timeout=120,
+    )  # fmt: skip
+    assert "1 episodes" in loop.stdout or "1 episode" in loop.stdout, loop.stdout
+    assert "torch" not in run("-m", "pip", "list", "--format=freeze").stdout.lower()
 
 
 def _source_copy(dest: Path) -> Path:
