@@ -101,6 +101,7 @@ def test_numpy_backend_equals_torch(exported: dict, name: str) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")  # TorchScript, as asked
 @pytest.mark.parametrize("name", ["sparse_sac", "madi"])
 def test_torchscript_equals_torch(exported: dict, name: str) -> None:
     model, directory = exported[name]
