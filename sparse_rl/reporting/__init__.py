@@ -1,0 +1,32 @@
+"""``sparse-rl report``: aggregate runs into curves, rliable metrics and tables.
+
+>>> runs = load_runs(["results/walker"])                     # doctest: +SKIP
+>>> write_report(runs, "results/walker/report", reps=2000)    # doctest: +SKIP
+
+The rules a report follows (score, normalisation, unequal seeds) are in
+:mod:`sparse_rl.reporting.stats`; each report states the ones that applied to it.
+"""
+
+from __future__ import annotations
+
+from .cli import add_report_arguments, run_report
+from .report import REPORT_FILES, write_report
+from .runs import DEFAULT_MODE, Curve, ReportError, RunRecord, load_runs, load_sweep_runs
+from .stats import Summary, bootstrap_mean_ci, is_dmc, summarize
+
+__all__ = [
+    "DEFAULT_MODE",
+    "REPORT_FILES",
+    "Curve",
+    "ReportError",
+    "RunRecord",
+    "Summary",
+    "add_report_arguments",
+    "bootstrap_mean_ci",
+    "is_dmc",
+    "load_runs",
+    "load_sweep_runs",
+    "run_report",
+    "summarize",
+    "write_report",
+]

@@ -1,0 +1,365 @@
+"""``sparse-rl report``: loading runs, the statistics, the written files and the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sparse_rl import reporting
+from sparse_rl.reporting import ReportError, bootstrap_mean_ci, is_dmc, load_runs, summarize
+from sparse_rl.reporting.runs import UnevaluatedRunsWarning
+
+REPS = 200  # enough for the checks below, fast
+STEPS = (1000, 2000, 3000)
+NOISE_SWEEP = Path(__file__).parents[1] / "benchmarks/results/noise_robustness/sweep.json"
+
+
+def write_run(
+    root: Path,
+    method: str,
+    env: str,
+    seed: int,
+    finals: dict[str, float] | float,
+    *,
+    steps: Sequence[int] = STEPS,
+    done: bool = True,
+) -> Path:
+    """A run directory as training writes it; returns climb linearly to ``finals`` (per mode)."""
+    run_dir = root / f"{method}-{env.replace('/', '_')}-s{seed}"
+    run_dir.mkdir(parents=True)
+    config = {"name": None, "algo": method, "env": {"id": env}, "seed": seed}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    per_mode = finals if isinstance(finals, dict) else {"default": finals}
+    lines = ["step,mode,return_mean,return_std,episodes"]
+    for mode, final in per_mode.items():
+        for i, step in enumerate(steps):
+            lines.append(f"{step},{mode},{final * (i + 1) / len(steps)},1.0,5")
+    (run_dir / "eval.csv").write_text("\n".join(lines) + "\n")
+    if done:
+        (run_dir / "done.json").write_text("{}")
+    return run_dir
+
+
+def two_methods(root: Path, seeds: int = 4) -> list[reporting.RunRecord]:
+    """Method A beats B on every seed of two DMC tasks."""
+    for env in ("walker-walk", "cheetah-run"):
+        for seed in range(seeds):
+            write_run(root, "A", env, seed, 800.0 + 10 * seed)
+            write_run(root, "B", env, seed, 200.0 + 30 * seed)
+    return load_runs([root])
+
+
+def report_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparse-rl report")
+    reporting.add_report_arguments(parser)
+    return parser
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def test_aggregates_match_numpy_on_normalised_scores(tmp_path: Path) -> None:
+    """DMC finals / 1000 → IQM, mean, median as numpy computes them; CIs hold the estimates."""
+    summary = summarize(two_methods(tmp_path), reps=REPS)
+    assert summary.normalized and summary.metric_names[-1] == "optimality gap"
+    assert summary.aggregate_tasks == ["cheetah-run", "walker-walk"]
+    for method, base, step in (("A", 800.0, 10), ("B", 200.0, 30)):
+        column = (base + step * np.arange(4)) / 1000.0
+        scores = np.stack([column, column], axis=1)  # runs x tasks
+        got = summary.metrics[method]
+        assert got["IQM"][0] == pytest.approx(np.sort(scores.ravel())[2:6].mean())
+        assert got["mean"][0] == pytest.approx(scores.mean())
+        assert got["median"][0] == pytest.approx(np.median(scores.mean(axis=0)))
+        assert got["optimality gap"][0] == pytest.approx(1.0 - np.minimum(scores, 1.0).mean())
+        for estimate, low, high in got.values():
+            assert low <= estimate <= high
+
+
+def test_probability_of_improvement(tmp_path: Path) -> None:
+    """A always beats B: P(A > B) = 1 with a degenerate CI, and P(B > A) mirrors it."""
+    summary = summarize(two_methods(tmp_path), reps=REPS)
+    assert summary.improvement["A", "B"] == pytest.approx((1.0, 1.0, 1.0))
+    assert summary.improvement["B", "A"] == pytest.approx((0.0, 0.0, 0.0))
+
+
+def test_dmc_normalisation_and_ids(tmp_path: Path) -> None:
+    """DMC returns are divided by 1000; gymnasium ids are not DMC."""
+    summary = summarize(two_methods(tmp_path, seeds=2), reps=REPS)
+    assert summary.ranges == {"cheetah-run": (0.0, 1000.0), "walker-walk": (0.0, 1000.0)}
+    assert summary.metrics["A"]["mean"][0] == pytest.approx(0.805)
+    assert is_dmc("walker-walk") and is_dmc("ball_in_cup-catch")
+    assert is_dmc("sparse_rl/walker-walk-video_hard-v0") and is_dmc(
+        "sparse_rl/cheetah-run-state-v0"
+    )
+    for gym_id in ("HalfCheetah-v5", "sparse_rl/NoisyHalfCheetah-v5", "pendulum-v1", "CartPole-v1"):
+        assert not is_dmc(gym_id), gym_id
+
+
+def test_gym_env_raw_unless_normalised(tmp_path: Path) -> None:
+    """Without a range the aggregates are raw and the gap is omitted, saying why; with one, not."""
+    for seed in range(3):
+        write_run(tmp_path, "A", "HalfCheetah-v5", seed, 3000.0 + seed)
+        write_run(tmp_path, "B", "HalfCheetah-v5", seed, 1000.0 + seed)
+    runs = load_runs([tmp_path])
+    raw = summarize(runs, reps=REPS)
+    assert not raw.normalized and "optimality gap" not in raw.metric_names
+    assert raw.metrics["A"]["mean"][0] == pytest.approx(3001.0)
+    assert any("--normalize" in note and "optimality gap" in note for note in raw.notes)
+    scaled = summarize(runs, normalize={"HalfCheetah-v5": (-1000.0, 5000.0)}, reps=REPS)
+    assert scaled.normalized and scaled.range_source["HalfCheetah-v5"] == "--normalize"
+    assert scaled.metrics["A"]["mean"][0] == pytest.approx(4001.0 / 6000.0)
+
+
+def test_bootstrap_bands(tmp_path: Path) -> None:
+    """Bands sit at the steps all seeds share, have their shape and contain the mean."""
+    write_run(tmp_path, "A", "walker-walk", 0, 500.0, steps=(1000, 2000, 3000, 4000))
+    write_run(tmp_path, "A", "walker-walk", 1, 700.0)
+    write_run(tmp_path, "A", "walker-walk", 2, 600.0)
+    band = summarize(load_runs([tmp_path]), reps=REPS).bands["walker-walk", "A"]
+    np.testing.assert_array_equal(band.steps, STEPS)
+    assert band.mean.shape == band.low.shape == band.high.shape == (3,)
+    assert np.all(band.low <= band.mean) and np.all(band.mean <= band.high)
+    assert np.all(band.low < band.high)
+
+
+def test_bootstrap_ci_matches_the_benchmarks_formula() -> None:
+    """One column gives ``benchmarks/_runs.py``'s ``bootstrap_ci``, so sweep tables regenerate."""
+    values = np.array([3948.0, 3409.0, 3470.0])
+    means = np.random.default_rng(0).choice(values, size=(2000, 3)).mean(axis=1)
+    low, high = bootstrap_mean_ci(values[:, None], 2000, 0)
+    assert (low[0], high[0]) == (np.percentile(means, 2.5), np.percentile(means, 97.5))
+
+
+def test_unequal_seeds_use_the_minimum(tmp_path: Path) -> None:
+    """A method with 3 seeds on one task and 2 on another aggregates 2 per task, and says so."""
+    for seed in range(3):
+        write_run(tmp_path, "A", "walker-walk", seed, 900.0)
+    for seed in range(2):
+        write_run(tmp_path, "A", "cheetah-run", seed, 900.0)
+    for seed in range(4):  # methods may differ in run count
+        write_run(tmp_path, "B", "walker-walk", seed, 100.0)
+        write_run(tmp_path, "B", "cheetah-run", seed, 100.0)
+    summary = summarize(load_runs([tmp_path]), reps=REPS)
+    assert summary.runs_per_task == {"A": 2, "B": 4}
+    assert len(summary.cells["walker-walk", "A"].seeds) == 3  # per-task tables keep every seed
+    assert any("A has 3 runs" in note and "2 lowest-seeded" in note for note in summary.notes)
+    assert summary.improvement["A", "B"][0] == pytest.approx(1.0)
+
+
+def test_modes_are_tasks_unless_one_is_chosen(tmp_path: Path) -> None:
+    """Visual runs: each mode is a task; ``mode`` picks one; a mode no run has is an error."""
+    for seed in range(2):
+        write_run(tmp_path, "madi", "walker-walk", seed, {"clean": 900.0, "video_hard": 500.0})
+    runs = load_runs([tmp_path])
+    assert summarize(runs, reps=REPS).tasks == ["walker-walk [clean]", "walker-walk [video_hard]"]
+    chosen = summarize(runs, mode="video_hard", reps=REPS)
+    assert chosen.tasks == ["walker-walk [video_hard]"]
+    assert chosen.metrics["madi"]["mean"][0] == pytest.approx(0.5)
+    with pytest.raises(ReportError, match=r"mode.*'video_easy'.*clean.*video_hard"):
+        summarize(runs, mode="video_easy")
+
+
+def test_tasks_not_every_method_has_are_left_out_of_aggregates(tmp_path: Path) -> None:
+    for seed in range(2):
+        write_run(tmp_path, "A", "walker-walk", seed, 900.0)
+        write_run(tmp_path, "B", "walker-walk", seed, 100.0)
+        write_run(tmp_path, "A", "cheetah-run", seed, 900.0)
+    summary = summarize(load_runs([tmp_path]), reps=REPS)
+    assert summary.aggregate_tasks == ["walker-walk"]
+    assert any("left out: cheetah-run" in note for note in summary.notes)
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+def test_load_errors_name_the_path(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="does not exist") as error:
+        load_runs([tmp_path / "nope"])
+    assert error.value.param == "paths"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match=r"empty holds no run"):
+        load_runs([tmp_path / "empty"])
+    run_dir = write_run(tmp_path, "A", "walker-walk", 0, 1.0)
+    (run_dir / "eval.csv").write_text("step,return\n1,2\n")
+    with pytest.raises(ReportError, match=r"lacks column\(s\) \['mode', 'return_mean'\]"):
+        load_runs([run_dir])
+    (run_dir / "eval.csv").write_text("step,mode,return_mean\n1,default,nan?\n")
+    with pytest.raises(ReportError, match="has a row that is not numbers"):
+        load_runs([run_dir])
+
+
+def test_duplicate_seeds_and_bad_ranges_are_errors(tmp_path: Path) -> None:
+    write_run(tmp_path / "a", "A", "walker-walk", 0, 1.0)
+    write_run(tmp_path / "b", "A", "walker-walk", 0, 2.0)
+    runs = load_runs([tmp_path])
+    with pytest.raises(ReportError, match=r"A on walker-walk has seed\(s\) \[0\] twice"):
+        summarize(runs)
+    with pytest.raises(ReportError, match="no run is on env 'Hopper-v5'") as error:
+        summarize(runs[:1], normalize={"Hopper-v5": (0.0, 1.0)})
+    assert error.value.param == "normalize"
+    with pytest.raises(ReportError, match="high"):
+        summarize(runs[:1], normalize={"walker-walk": (1.0, 1.0)})
+
+
+def test_runs_without_evaluations_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    write_run(tmp_path, "A", "walker-walk", 0, 1.0)
+    write_run(tmp_path, "A", "walker-walk", 1, 1.0, steps=())
+    with pytest.warns(UnevaluatedRunsWarning, match="left out 1 run"):
+        assert len(load_runs([tmp_path])) == 1
+    with (
+        pytest.warns(UnevaluatedRunsWarning),
+        pytest.raises(ReportError, match="has an evaluation yet"),
+    ):
+        load_runs([tmp_path / "A-walker-walk-s1"])
+
+
+# -- written files ----------------------------------------------------------------------------
+
+
+def test_write_report_files_and_determinism(tmp_path: Path) -> None:
+    runs = two_methods(tmp_path / "runs", seeds=3)
+    out = reporting.write_report(runs, tmp_path / "one", reps=REPS, seed=3)
+    for name in reporting.REPORT_FILES:
+        assert (out / name).stat().st_size > 0, name
+    text = (out / "report.md").read_text()
+    assert "### walker-walk" in text and "| A | 3 |" in text and "| B | 3 |" in text
+    assert "## Aggregate metrics (normalised scores" in text and "optimality gap" in text
+    assert "## Probability of improvement" in text
+    data = json.loads((out / "report.json").read_text())
+    assert data["tasks"]["walker-walk"]["methods"]["A"]["finals"] == [800.0, 810.0, 820.0]
+    assert data["aggregate"]["metrics"]["B"]["mean"]["estimate"] == pytest.approx(0.23)
+    assert {(p["x"], p["y"]) for p in data["probability_of_improvement"]} == {
+        ("A", "B"),
+        ("B", "A"),
+    }
+    again = reporting.write_report(runs, tmp_path / "two", reps=REPS, seed=3)
+    assert (again / "report.json").read_text() == (out / "report.json").read_text()
+    assert (again / "report.md").read_text() == text
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def test_cli_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    two_methods(tmp_path / "runs", seeds=2)
+    args = report_parser().parse_args(
+        [str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--reps", "50", "--seed", "1"]
+    )
+    assert reporting.run_report(args) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert f"`sparse-rl report {tmp_path / 'runs'} --out {tmp_path / 'out'} --reps 50" in text
+
+
+def test_cli_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        report_parser().parse_args(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("RUNS", "--out", "--mode", "--normalize", "--reps", "--seed", "--sweep-json",
+                   "--sweep-env", "--sweep-label-key"):  # fmt: skip
+        assert option in out, option
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--normalize", "HalfCheetah-v5"], ["--normalize", "H=1:x"], ["--normalize", "H=2:1"],
+     ["--reps", "0"]],
+)  # fmt: skip
+def test_cli_rejects_bad_option_syntax(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        report_parser().parse_args([str(tmp_path), "--out", str(tmp_path / "out"), *argv])
+    assert exit_info.value.code == 2
+    assert f"argument {argv[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["missing"], "argument RUNS: "),
+        ([], "argument RUNS: "),
+        (["runs", "--mode", "video_hard"], "argument --mode: "),
+        (["runs", "--normalize", "Hopper-v5=0:1"], "argument --normalize: "),
+        (["runs", "--normalize", "walker-walk=0:1", "--normalize", "walker-walk=0:2"],
+         "argument --normalize: "),
+        (["--sweep-json", "missing.json"], "argument --sweep-json: "),
+        (["runs", "--seed", "-1"], "argument --seed: "),
+    ],
+)  # fmt: skip
+def test_cli_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_run(tmp_path / "runs", "A", "walker-walk", 0, 1.0)
+    argv = [str(tmp_path / a) if a in ("runs", "missing", "missing.json") else a for a in argv]
+    args = report_parser().parse_args([*argv, "--out", str(tmp_path / "out")])
+    assert reporting.run_report(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sparse-rl report: error: {flag}") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+# -- benchmark sweeps -------------------------------------------------------------------------
+
+
+def write_sweep(root: Path) -> Path:
+    """A sweep as ``benchmarks/_runs.py`` records it, run from elsewhere (absolute dirs)."""
+    sweep_dir = root / "noisy"
+    specs = []
+    for method, noise, seed in [
+        (m, n, s) for m in ("dense", "anf") for n in (0.9,) for s in (0, 1)
+    ]:
+        name = f"{method}-f{noise}-s{seed}"
+        specs.append({"dir": f"/elsewhere/results/noisy/runs/{name}", "method": method,
+                      "noise": noise, "seed": seed, "steps": 2000, "lr": 0.001})  # fmt: skip
+        run_dir = sweep_dir / "runs" / name
+        run_dir.mkdir(parents=True)
+        final = 100.0 if method == "anf" else 10.0
+        (run_dir / "eval.csv").write_text(f"step,return,std\n1000,0.0,1.0\n2000,{final + seed},1\n")
+        (run_dir / "done.json").write_text(json.dumps({"steps": 2000}))
+    # a relative dir, never started
+    specs.append({"dir": "runs/anf-f0.9-s2", "method": "anf", "noise": 0.9, "seed": 2,
+                  "steps": 2000, "lr": 0.001})  # fmt: skip
+    (sweep_dir / "sweep.json").write_text(json.dumps({"machine": {}, "runs": specs}))
+    return sweep_dir / "sweep.json"
+
+
+def test_sweep_adapter(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path)
+    with pytest.warns(UnevaluatedRunsWarning, match=r"left out 1 run.*anf-f0.9-s2"):
+        runs = reporting.load_sweep_runs(sweep, ("lr",), env="HalfCheetah-v5")
+    assert len(runs) == 4
+    assert {r.method for r in runs} == {"dense lr=0.001", "anf lr=0.001"}
+    assert {r.task("default") for r in runs} == {"HalfCheetah-v5 noise=0.9"}
+    assert all(r.finished and r.source.parent == sweep.parent / "runs" for r in runs)
+    summary = summarize(runs, reps=REPS)
+    assert summary.improvement["anf lr=0.001", "dense lr=0.001"][0] == pytest.approx(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnevaluatedRunsWarning)
+        with pytest.raises(ReportError, match="record no 'env'") as error:
+            reporting.load_sweep_runs(sweep)
+        assert error.value.param == "env"
+        with pytest.raises(ReportError, match="has no 'budget'"):
+            reporting.load_sweep_runs(sweep, ("budget",), env="HalfCheetah-v5")
+
+
+def test_committed_noise_robustness_sweep() -> None:
+    """The committed sweep loads from its own folder and reproduces its table's intervals."""
+    runs = reporting.load_sweep_runs(NOISE_SWEEP, env="HalfCheetah-v5")
+    assert len(runs) == 21 and all(r.finished for r in runs)
+    dense = sorted(
+        (r for r in runs if r.method == "dense" and r.variant == "noise=0.0"), key=lambda r: r.seed
+    )
+    finals = np.array([r.curves["default"].returns[-1] for r in dense])
+    low, high = bootstrap_mean_ci(finals[:, None], 2000, 0)
+    # benchmarks/results/noise_robustness.md: | 0.0 | dense | 3 | 40000 | 3609 | [3409, 3948] |
+    assert (round(finals.mean()), round(low[0]), round(high[0])) == (3609, 3409, 3948)
+    summary = summarize(runs, reps=20)
+    assert len(summary.tasks) == 3 and summary.aggregate_tasks[0] == "HalfCheetah-v5 noise=0.9"
