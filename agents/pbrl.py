@@ -218,8 +218,13 @@ class PrefSAC(SAC):
             device=self.device,
             seed=0 if self.seed is None else self.seed,
         )
-        self.label_store = LabelStore(
-            self.label_store_path, (obs_dim,), (act_dim,), cfg.segment_length
+        self.label_store = LabelStore(  # segments keep the buffer's dtypes: stored losslessly
+            self.label_store_path,
+            (obs_dim,),
+            (act_dim,),
+            cfg.segment_length,
+            obs_dtype=self.observation_space.dtype,
+            act_dtype=self.action_space.dtype,
         )
         self.pretrain_end = self.learning_starts + cfg.unsupervised_steps
         self.schedule = FeedbackSchedule(

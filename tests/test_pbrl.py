@@ -140,6 +140,18 @@ def test_pretraining_uses_intrinsic_reward_then_resets_critic(tmp_path: Path) ->
     assert buffer.intrinsic is None and not model._pretraining
 
 
+def test_float64_observations_are_labelled_losslessly(tmp_path: Path) -> None:
+    """MuJoCo envs without the noise wrapper (HalfCheetah-v5) observe float64: labels keep it."""
+    env = gym.wrappers.DtypeObservation(gym.make("Pendulum-v1"), np.float64)
+    model = PrefSAC(
+        "MlpPolicy", env, preference=pebble(**SMALL), label_store=tmp_path / "labels.sqlite",
+        learning_starts=50, batch_size=32, seed=0, policy_kwargs={"net_arch": [16, 16]},
+    )  # fmt: skip
+    model.learn(300)
+    batch = model.label_store.load()
+    assert len(batch) > 0 and batch.obs0.dtype == np.float64
+
+
 def test_pebble_reward_models_are_dense(tmp_path: Path) -> None:
     model = agent(tmp_path, pebble(**SMALL))
     assert model.reward_model.sparsity is None
