@@ -34,7 +34,7 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unimplemented_subcommand_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     """A subcommand that is not implemented yet exits 2 with a message, not silently."""
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train"])
+        cli.main(["bench"])
     assert exit_info.value.code == 2
     assert "not implemented yet" in capsys.readouterr().err
 

@@ -1,0 +1,328 @@
+"""What each ``algo`` of a run config builds: the SB3 class, its policy and its arguments.
+
+Configs hold plain data (names, numbers, lists, mappings); the functions here turn
+``algo_kwargs``, ``policy_kwargs``, ``preference`` and ``teacher`` into what the classes take
+(updater objects, activation and optimizer classes, action noise, ``PbRLConfig``,
+``SimulatedTeacher``), and check them on the way: :func:`check_arguments` is the part of
+``config_from_dict`` that needs the agents (torch, SB3).
+
+The rule for sparse networks: the networks are sparse exactly when ``policy_kwargs`` holds a key
+of :data:`SPARSE_KEYS`, for every algorithm; ``anf-sac`` / ``anf-td3`` always are (ANF's
+settings, which those keys override). For the visual algos the keys go to the policy's
+``sparsity`` argument; in a config they stay directly in ``policy_kwargs``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sparse_rl.config import (
+    ConfigError,
+    RunConfig,
+    algorithm,
+    check_choice,
+    check_keys,
+    is_visual,
+)
+
+#: Keys of ``policy_kwargs`` that make the networks sparse (``NetworkSparsity`` fields + per net).
+SPARSE_KEYS = (
+    "density",
+    "distribution",
+    "updater",
+    "sparse_layers",
+    "mask_init",
+    "rescale_init",
+    "actor_sparsity",
+    "critic_sparsity",
+)
+ACTION_NOISES = {"normal": ("sigma",), "ornstein_uhlenbeck": ("sigma", "theta", "dt")}
+#: algo_kwargs the config sets elsewhere (value: where).
+RESERVED_ALGO_KWARGS = {
+    "policy": "the algo (policy class follows from algo and policy_kwargs)",
+    "env": "env",
+    "seed": "the top-level key 'seed'",
+    "device": "the top-level key 'device'",
+    "policy_kwargs": "the top-level key 'policy_kwargs'",
+    "tensorboard_log": "log_formats (logs go to RUN_DIR/logs)",
+    "_init_setup_model": "the training code",
+    "preference": "the top-level key 'preference'",
+    "teacher": "the top-level key 'teacher'",
+    "label_store": "the run dir (RUN_DIR/labels.sqlite)",
+    "method": "the algo (visual-sac, svea or madi)",
+}
+#: Policy arguments SB3 passes itself, or that a visual policy sets itself.
+_POLICY_POSITIONAL = ("self", "observation_space", "action_space", "lr_schedule")
+_VISUAL_POLICY_OWN = ("features_extractor_class", "share_features_extractor", "sparsity")
+
+
+def is_sparse(config: RunConfig) -> bool:
+    """Whether the agent's networks are sparse (the rule in the module docstring)."""
+    return algorithm(config).family == "anf" or any(k in config.policy_kwargs for k in SPARSE_KEYS)
+
+
+def algorithm_class(config: RunConfig) -> type:
+    """The SB3 class that trains (and loads) this run."""
+    from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
+
+    from sparse_rl import agents
+
+    algo = algorithm(config)
+    if algo.family == "pbrl":
+        return agents.PrefSAC
+    if algo.family == "visual":
+        return agents.VisualSAC
+    sparse = {
+        "sac": agents.SparseSAC,
+        "td3": agents.SparseTD3,
+        "ddpg": agents.SparseDDPG,
+        "ppo": agents.SparsePPO,
+        "a2c": agents.SparseA2C,
+    }
+    dense = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "ppo": PPO, "a2c": A2C}
+    return (sparse if is_sparse(config) else dense)[algo.base]
+
+
+def policy_name(config: RunConfig) -> str:
+    """The policy alias passed to the algorithm class."""
+    if is_visual(config):
+        return "VisualPolicy"
+    return "SparseMlpPolicy" if is_sparse(config) else "MlpPolicy"
+
+
+# -- algorithm and policy arguments --------------------------------------------------------------
+
+
+def _init_parameters(cls: type, skip: Sequence[str] = ()) -> list[str]:
+    """Named ``__init__`` parameters along the MRO, down to the first without ``**kwargs``."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass is object:
+            continue
+        params = inspect.signature(klass.__init__).parameters.values()
+        names += [p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return [n for n in dict.fromkeys(names) if n not in skip]
+
+
+def _check_algo_kwargs(config: RunConfig) -> None:
+    valid = _init_parameters(algorithm_class(config), skip=("self",))
+    for key in config.algo_kwargs:
+        if key in RESERVED_ALGO_KWARGS:
+            raise ConfigError(f"algo_kwargs.{key}: set by {RESERVED_ALGO_KWARGS[key]}; remove it.")
+    check_keys(
+        config.algo_kwargs, [k for k in valid if k not in RESERVED_ALGO_KWARGS], "algo_kwargs."
+    )
+    noise = config.algo_kwargs.get("action_noise")
+    if noise is not None:
+        if not isinstance(noise, Mapping) or "type" not in noise:
+            raise ConfigError(
+                "algo_kwargs.action_noise: expected a mapping like {type: normal, sigma: 0.1}, "
+                f"got {noise!r}."
+            )
+        check_choice("algo_kwargs.action_noise.type", noise["type"], tuple(ACTION_NOISES))
+        check_keys(noise, ["type", *ACTION_NOISES[noise["type"]]], "algo_kwargs.action_noise.")
+
+
+def build_algo_kwargs(config: RunConfig, action_dim: int) -> dict[str, Any]:
+    """``algo_kwargs`` as the SB3 class takes them (action noise objects, tuples)."""
+    kwargs = copy.deepcopy(config.algo_kwargs)
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    noise = kwargs.get("action_noise")
+    if noise is not None:
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        settings = {k: v for k, v in noise.items() if k != "type"}
+        sigma = float(settings.pop("sigma", 0.1)) * np.ones(action_dim)
+        noise_class = (
+            NormalActionNoise if noise["type"] == "normal" else OrnsteinUhlenbeckActionNoise
+        )
+        kwargs["action_noise"] = noise_class(np.zeros(action_dim), sigma, **settings)
+    return kwargs
+
+
+def _policy_parameters(config: RunConfig) -> list[str]:
+    """Keys ``policy_kwargs`` may hold for this algo: the policy's arguments and SPARSE_KEYS."""
+    from sparse_rl.agents.visual_policy import VisualSACPolicy
+
+    if is_visual(config):
+        skip = (*_POLICY_POSITIONAL, *_VISUAL_POLICY_OWN)
+        own = _init_parameters(VisualSACPolicy, skip=skip)
+    else:
+        own = _init_parameters(
+            algorithm_class(config).policy_aliases["MlpPolicy"], skip=_POLICY_POSITIONAL
+        )
+    return [*own, *SPARSE_KEYS]
+
+
+def build_updater(path: str, value: Any) -> Any:
+    """A topology updater from its config form: a name, or ``{name: ..., <settings>}``."""
+    from sparse_rl import sparse_nets as sn
+
+    if isinstance(value, sn.TopologyUpdater):  # a library default (ANF's, R2N's)
+        return value
+    if isinstance(value, str):
+        check_choice(path, value, tuple(sn.UPDATERS))
+        return sn.make_updater(value)
+    if not isinstance(value, Mapping) or "name" not in value:
+        raise ConfigError(
+            f"{path}: expected an updater name ({', '.join(sn.UPDATERS)}) or a mapping like "
+            f"{{name: rigl, interval: 1000}}, got {value!r}."
+        )
+    settings = {k: v for k, v in value.items() if k != "name"}
+    check_choice(f"{path}.name", value["name"], tuple(sn.UPDATERS))
+    cls = sn.UPDATERS[value["name"]]
+    check_keys(settings, [f.name for f in dataclasses.fields(cls)], f"{path}.")
+    try:
+        return sn.make_updater(value["name"], **settings)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _named_class(path: str, name: Any, module: Any, base: type, *, own: bool = False) -> type:
+    """``module``'s subclass of ``base`` called ``name`` (``own``: defined in ``module`` itself)."""
+    candidates = sorted(
+        n
+        for n, obj in vars(module).items()
+        if isinstance(obj, type)
+        and issubclass(obj, base)
+        and obj is not base
+        and (not own or obj.__module__ == module.__name__)
+    )
+    if not isinstance(name, str) or name not in candidates:
+        same = [c for c in candidates if c.lower() == str(name).lower()]
+        close = same or difflib.get_close_matches(str(name), candidates, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{path}: {name!r} is not valid{hint}; choose one of {', '.join(candidates)}."
+        )
+    return getattr(module, name)
+
+
+def _sparse_settings(path: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Sparse keys with updaters built, checked by building ``NetworkSparsity``."""
+    from sparse_rl.agents.sparse_config import KEYS, NetworkSparsity
+
+    out = dict(settings)
+    if "updater" in out:
+        out["updater"] = build_updater(f"{path}updater", out["updater"])
+    for net in ("actor_sparsity", "critic_sparsity"):
+        sub = out.get(net)
+        if sub is None:
+            continue
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"{path}{net}: expected a mapping of {', '.join(KEYS)}, got {sub!r}.")
+        check_keys(sub, KEYS, f"{path}{net}.")
+        out[net] = _sparse_settings(f"{path}{net}.", sub)
+    base = {k: v for k, v in out.items() if k in KEYS}
+    try:
+        sparsity = NetworkSparsity(**base)
+        for net in ("actor_sparsity", "critic_sparsity"):
+            sparsity.with_overrides(net.split("_")[0], out.get(net))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{path.rstrip('.') or 'policy_kwargs'}: {error}") from None
+    return out
+
+
+def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
+    """``policy_kwargs`` as the policy takes them: ANF defaults, updaters, classes by name."""
+    import torch
+
+    from sparse_rl import agents
+
+    prefix = "policy_kwargs."
+    given = copy.deepcopy(config.policy_kwargs)
+    if is_visual(config) and "sparsity" in given:
+        raise ConfigError(
+            "policy_kwargs.sparsity: put the sparse keys (density, updater, ...) directly in "
+            "policy_kwargs, as for every algo."
+        )
+    check_keys(given, _policy_parameters(config), prefix)
+    kwargs = {k: v for k, v in given.items() if k not in SPARSE_KEYS}
+    sparse = {k: v for k, v in given.items() if k in SPARSE_KEYS}
+    if algorithm(config).family == "anf":
+        sparse = {**agents.anf_policy_kwargs(), **sparse}
+    if sparse:
+        sparse = _sparse_settings(prefix, sparse)
+    if "activation_fn" in kwargs:
+        kwargs["activation_fn"] = _named_class(
+            f"{prefix}activation_fn",
+            kwargs["activation_fn"],
+            torch.nn.modules.activation,
+            torch.nn.Module,
+            own=True,
+        )
+    if "optimizer_class" in kwargs:
+        kwargs["optimizer_class"] = _named_class(
+            f"{prefix}optimizer_class",
+            kwargs["optimizer_class"],
+            torch.optim,
+            torch.optim.Optimizer,
+        )
+    if is_visual(config):
+        return {**kwargs, "sparsity": sparse} if sparse else kwargs
+    return {**kwargs, **sparse}
+
+
+def build_preference(config: RunConfig) -> Any:
+    """The ``PbRLConfig`` of a pebble / r2n run: the method's defaults with ``preference`` set."""
+    from sparse_rl import agents
+
+    prefix = "preference."
+    settings = copy.deepcopy(config.preference)
+    check_keys(settings, [f.name for f in dataclasses.fields(agents.PbRLConfig)], prefix)
+    if isinstance(settings.get("reward_hidden"), list):
+        settings["reward_hidden"] = tuple(settings["reward_hidden"])
+    sparsity = settings.get("reward_sparsity")
+    if isinstance(sparsity, Mapping):
+        check_keys(
+            sparsity, ["density", "layers", "distribution", "updater"], f"{prefix}reward_sparsity."
+        )
+        sparsity = dict(sparsity)
+        if "updater" in sparsity:
+            sparsity["updater"] = build_updater(
+                f"{prefix}reward_sparsity.updater", sparsity["updater"]
+            )
+        settings["reward_sparsity"] = sparsity
+    make = agents.r2n if algorithm(config).method == "r2n" else agents.pebble
+    try:
+        return make(**settings)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"preference: {error}") from None
+
+
+def build_teacher(config: RunConfig) -> Any:
+    """The ``SimulatedTeacher`` of a pebble / r2n run (default: B-Pref's oracle, seeded with the
+    run's seed unless ``teacher.seed`` is set)."""
+    from sparse_rl import agents
+
+    names = [f.name for f in dataclasses.fields(agents.SimulatedTeacher) if f.init]
+    check_keys(config.teacher, names, "teacher.")
+    try:
+        return agents.SimulatedTeacher(**{"seed": config.seed, **config.teacher})
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"teacher: {error}") from None
+
+
+def check_arguments(config: RunConfig) -> None:
+    """Check ``algo_kwargs``, ``policy_kwargs``, ``preference`` and ``teacher`` of ``config``."""
+    _check_algo_kwargs(config)
+    build_policy_kwargs(config)
+    if algorithm(config).family == "pbrl":
+        build_preference(config)
+        build_teacher(config)
+    else:
+        for key in ("preference", "teacher"):
+            if getattr(config, key):
+                raise ConfigError(
+                    f"{key}: applies to the algos pebble and r2n only, not to "
+                    f"{config.algo!r}; remove it."
+                )

@@ -1,0 +1,649 @@
+"""Run configs: one YAML or TOML file (plus ``--set key.sub=value`` overrides) describes a run.
+
+A config names the algorithm, the env and the budget; everything else has a default::
+
+    algo: sac                      # see ALGOS
+    env: {id: HalfCheetah-v5, noise_fraction: 0.9}
+    steps: 300000
+    seed: 0
+    policy_kwargs: {density: 0.1, updater: {name: rigl, interval: 1000}}   # sparse networks
+    eval: {every: 10000, episodes: 10}
+
+The rule for sparse networks: the networks are sparse exactly when ``policy_kwargs`` holds a
+sparse key (``density``, ``distribution``, ``updater``, ``sparse_layers``, ``mask_init``,
+``rescale_init``, ``actor_sparsity``, ``critic_sparsity``), for every algorithm; ``anf-sac`` /
+``anf-td3`` always are (ANF's settings, which those keys override). An updater is a name
+(``rigl``) or a mapping ``{name: rigl, interval: 1000, drop_fraction: 0.3, ...}``.
+
+Every key is checked: an unknown key anywhere (including inside ``algo_kwargs``,
+``policy_kwargs``, ``preference`` and ``teacher``) is a :class:`ConfigError` naming its full path,
+the closest valid key and all valid keys; so are wrong types and invalid choices (the checks of
+the algorithm arguments live in :mod:`sparse_rl.algorithms`). YAML is read
+with ``yaml.safe_load``'s rules, except that ``3e-4`` is a number (YAML 1.1 wants ``3.0e-4``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# -- the schema ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvConfig:
+    """The training env (``sparse_rl.envs.make_env``); evaluation builds the same one.
+
+    :param id: a gymnasium id (``HalfCheetah-v5``, ``sparse_rl/NoisyHopper-v5``) or a DeepMind
+        Control task ``<domain>-<task>`` (``walker-walk``).
+    :param obs: DMC only: ``pixels`` or ``state``; null picks ``pixels`` for the visual algos and
+        ``state`` for the others. Must stay null for gymnasium ids.
+    :param preset: DMC pixels only: distraction preset while training (``clean``, ``color_hard``,
+        ``video_easy``, ``video_hard``, ``easy``, ``medium``, ``hard``) or an intensity in (0, 1].
+    :param dynamic: DMC pixels only: distractions change every frame (null: the preset's default).
+    :param videos: DMC pixels only: a directory of background videos (null: procedural ones);
+        evaluation modes use it too.
+    :param noise_fraction: flat observations only: this fraction in [0, 1) of the features is
+        noise (the Extremely Noisy Environment); null: no noise features.
+    :param noise: ``gaussian``, ``uniform`` or ``empirical`` (with ``noise_fraction``).
+    :param noise_scale: standard deviation of Gaussian / uniform noise (with ``noise_fraction``).
+    :param permute: shuffle all features with a seeded permutation (with ``noise_fraction``).
+    :param repermute_every: draw a new permutation every this many steps (with ``permute``).
+    :param kwargs: passed on to ``DMCEnv`` (``size``, ``frame_stack``, ``action_repeat``,
+        ``episode_length``, ...) or ``gymnasium.make``.
+    """
+
+    id: str
+    obs: str | None = None
+    preset: str | float | None = None
+    dynamic: bool | None = None
+    videos: str | None = None
+    noise_fraction: float | None = None
+    noise: str = "gaussian"
+    noise_scale: float = 1.0
+    permute: bool = False
+    repermute_every: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    """Deterministic evaluation during training, on a separate env.
+
+    :param every: evaluate every this many env steps (and at the end).
+    :param episodes: episodes per evaluation (and per mode).
+    :param modes: visual algos only: distraction presets to evaluate on (null: ``[clean]``).
+    :param seed: episode ``i`` of an evaluation resets with ``seed + i``; null: the run's
+        ``seed + 10000``, so evaluation episodes never replay training seeds.
+    """
+
+    every: int = 10_000
+    episodes: int = 10
+    modes: list[str | float] | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointConfig:
+    """Atomic checkpoints (model, replay buffer, random states) in ``RUN_DIR/checkpoints``.
+
+    :param every: checkpoint every this many env steps (and at the end).
+    :param keep: how many of the newest complete checkpoints to keep.
+    """
+
+    every: int = 50_000
+    keep: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """One training run.
+
+    :param name: label of the method in reports and in the default run dir (null: ``algo``).
+    :param algo: one of :data:`ALGOS`.
+    :param env: the env.
+    :param seed: seeds the model, the env and (through ``eval.seed``) evaluation.
+    :param steps: env steps to train for; raise it and resume to extend a run.
+    :param device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``, ...
+    :param threads: torch CPU threads (null: torch's default).
+    :param algo_kwargs: keyword arguments of the SB3 algorithm class (``learning_rate``,
+        ``batch_size``, ``buffer_size``, ``learning_starts``, ``train_freq``, ...;
+        ``action_noise: {type: normal, sigma: 0.1}`` for TD3 / DDPG; for the visual algos also
+        ``strong_augmentation``, ``svea_alpha``, ...).
+    :param policy_kwargs: the policy's keyword arguments (``net_arch``, ``activation_fn: ReLU``,
+        ``optimizer_class: AdamW``, ``optimizer_kwargs``, ...; for the visual algos ``encoder``,
+        ``masker``, ``masker_lr``) plus the sparse keys (``sparse_rl.algorithms.SPARSE_KEYS``).
+    :param preference: ``pebble`` / ``r2n`` only: ``PbRLConfig`` fields overriding the method's
+        defaults (``budget``, ``session_every``, ``reward_sparsity``, ...).
+    :param teacher: ``pebble`` / ``r2n`` only: ``SimulatedTeacher`` fields (``eps_mistake``, ...;
+        ``seed`` defaults to the run's seed).
+    :param eval: evaluation settings.
+    :param checkpoint: checkpoint settings.
+    :param log_formats: SB3 logger outputs in ``RUN_DIR/logs``: ``stdout``, ``csv``,
+        ``tensorboard`` (the last needs the ``tensorboard`` package; without it, a warning).
+    """
+
+    name: str | None = None
+    algo: str
+    env: EnvConfig
+    seed: int = 0
+    steps: int
+    device: str = "auto"
+    threads: int | None = None
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    policy_kwargs: dict[str, Any] = field(default_factory=dict)
+    preference: dict[str, Any] = field(default_factory=dict)
+    teacher: dict[str, Any] = field(default_factory=dict)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log_formats: list[str] = field(default_factory=lambda: ["stdout", "csv", "tensorboard"])
+
+
+class ConfigError(ValueError):
+    """A config that cannot describe a run: the message names the key and what is valid."""
+
+
+# -- algorithms ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What an ``algo`` name builds.
+
+    :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo or a2c.
+    :param family: ``plain`` (SB3 / sparse SB3), ``anf``, ``pbrl`` (PrefSAC) or ``visual``.
+    :param method: what selects the variant inside the class (PbRL settings / VisualSAC method).
+    """
+
+    base: str
+    family: str
+    method: str | None = None
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "sac": Algorithm("sac", "plain"),
+    "td3": Algorithm("td3", "plain"),
+    "ddpg": Algorithm("ddpg", "plain"),
+    "ppo": Algorithm("ppo", "plain"),
+    "a2c": Algorithm("a2c", "plain"),
+    "anf-sac": Algorithm("sac", "anf"),
+    "anf-td3": Algorithm("td3", "anf"),
+    "pebble": Algorithm("sac", "pbrl", "pebble"),
+    "r2n": Algorithm("sac", "pbrl", "r2n"),
+    "visual-sac": Algorithm("sac", "visual", "sac"),
+    "svea": Algorithm("sac", "visual", "svea"),
+    "madi": Algorithm("sac", "visual", "madi"),
+}
+ALGOS = tuple(ALGORITHMS)
+
+OBS_KINDS = ("pixels", "state")
+LOG_FORMATS = ("stdout", "csv", "tensorboard")
+
+
+def algorithm(config: RunConfig) -> Algorithm:
+    return ALGORITHMS[config.algo]
+
+
+def is_visual(config: RunConfig) -> bool:
+    return algorithm(config).family == "visual"
+
+
+def method_label(config: RunConfig) -> str:
+    """The method's name in reports: ``name``, or ``algo`` when the config has no name."""
+    return config.name or config.algo
+
+
+# -- loading and overrides -----------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-3`` / ``3E4`` as floats (YAML 1.2 does)."""
+
+
+# add_implicit_resolver appends to lists shared with SafeLoader: copy them first.
+_Loader.yaml_implicit_resolvers = {
+    key: list(value) for key, value in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:
+    """The run described by the file at ``path`` (YAML or TOML, by extension) and ``overrides``.
+
+    :param path: the config file; None builds the config from ``overrides`` alone.
+    :param overrides: ``key.sub=value`` strings, values read as YAML (``seed=3``,
+        ``policy_kwargs.net_arch=[64, 64]``, ``env.noise_fraction=null``).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_config_file(path)
+    return config_from_dict(apply_overrides(data, overrides))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw mapping in a YAML / TOML config file (before overrides and checks)."""
+    path = Path(path)
+    if path.suffix not in CONFIG_SUFFIXES:
+        raise ConfigError(
+            f"config file {str(path)!r} must end in one of {list(CONFIG_SUFFIXES)} (YAML or TOML)."
+        )
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist.")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f) if path.suffix == ".toml" else yaml.load(f, Loader=_Loader)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        detail = " ".join(str(error).split())
+        raise ConfigError(f"config file {str(path)!r} is not valid: {detail}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {str(path)!r} must hold a mapping of keys, got {_kind(data)}."
+        )
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``data`` with each ``key.sub=value`` override set (missing mappings are made).
+
+    Values are read as YAML scalars, lists or mappings. Keys are checked later, by
+    :func:`config_from_dict`, so a misspelt override fails like a misspelt file key.
+    """
+    result = copy.deepcopy(dict(data))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise ConfigError(
+                f"override {override!r} must look like key=value or key.sub=value "
+                "(e.g. seed=3, env.noise_fraction=0.9)."
+            )
+        try:
+            value = yaml.load(text, Loader=_Loader)
+        except yaml.YAMLError as error:
+            detail = " ".join(str(error).split())
+            message = f"override {override!r}: the value is not valid YAML: {detail}"
+            raise ConfigError(message) from None
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(
+                    f"override {override!r}: {where} is {_kind(child)}, not a mapping, so it has "
+                    "no sub-keys."
+                )
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Check ``data`` (parsed YAML / TOML) completely and return the run it describes."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a config must be a mapping of keys, got {_kind(data)}.")
+    config = _build(RunConfig, data, "")
+    _check_run(config)
+    return config
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """Plain data (all defaults filled) that :func:`config_from_dict` turns back into ``config``."""
+    return dataclasses.asdict(config)
+
+
+def dump_config(config: RunConfig) -> str:
+    """The YAML text of ``config`` (what ``RUN_DIR/config.yaml`` holds)."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
+def config_differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (value in a, value in b)}`` for every key whose value differs."""
+    flat_a, flat_b = _flatten(config_to_dict(a)), _flatten(config_to_dict(b))
+    missing = object()
+    return {
+        key: (flat_a.get(key), flat_b.get(key))
+        for key in sorted(set(flat_a) | set(flat_b))
+        if flat_a.get(key, missing) != flat_b.get(key, missing)
+    }
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
+# -- structure and types -------------------------------------------------------------------------
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """An instance of dataclass ``cls`` from mapping ``data``; keys and types checked."""
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected {_describe(cls)}, got {_shown(data)}.")
+    names = [f.name for f in dataclasses.fields(cls)]
+    check_keys(data, names, prefix)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}{f.name}"
+        if f.name in data:
+            values[f.name] = _typed(path, data[f.name], hints[f.name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key {path!r} ({_describe(hints[f.name])}).")
+    return cls(**values)
+
+
+def check_keys(data: Mapping[Any, Any], valid: Sequence[str], prefix: str) -> None:
+    """Raise a ConfigError for the first key of ``data`` not in ``valid``, with a suggestion."""
+    for key in data:
+        if key not in valid:
+            raise ConfigError(unknown_key_message(str(key), valid, prefix))
+
+
+def unknown_key_message(key: str, valid: Sequence[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    section = f"in {prefix.rstrip('.')}" if prefix else "at the top level"
+    return f"unknown key {prefix + key!r}{hint}; valid keys {section}: {', '.join(valid)}."
+
+
+_NO_VALUE = object()
+
+
+def _typed(path: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against type ``hint`` (ints also from integral floats: ``1.0e6``)."""
+    result = _convert(path, value, hint)
+    if result is _NO_VALUE:
+        raise ConfigError(f"{path}: expected {_describe(hint)}, got {_shown(value)}.")
+    return result
+
+
+def _convert(path: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return _plain(path, value)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            result = _convert(path, value, option)
+            if result is not _NO_VALUE:
+                return result
+        return _NO_VALUE
+    if hint is type(None):
+        return None if value is None else _NO_VALUE
+    if hint is bool:
+        return value if isinstance(value, bool) else _NO_VALUE
+    if hint is int:
+        if isinstance(value, bool):
+            return _NO_VALUE
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) else _NO_VALUE
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _NO_VALUE
+        return float(value)
+    if hint is str:
+        return value if isinstance(value, str) else _NO_VALUE
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return _NO_VALUE
+        (item,) = typing.get_args(hint)
+        return [_typed(f"{path}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            return _NO_VALUE
+        return _plain(path, value)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, f"{path}.")
+    raise TypeError(f"config schema has an unsupported type {hint!r} at {path}")  # our bug
+
+
+def _plain(path: str, value: Any) -> Any:
+    """A deep copy of free-form data as YAML can write it: str keys, lists (not tuples)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{path}: keys must be strings, got {_kind(key)} {key!r}.")
+            out[key] = _plain(f"{path}.{key}", item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_plain(f"{path}[{i}]", item) for i, item in enumerate(value)]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise ConfigError(
+        f"{path}: {_kind(value)} {value!r} cannot be written to a config; use names, numbers, "
+        "lists and mappings."
+    )
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return f"a list of ({_describe(item)})"
+    if typing.get_origin(hint) is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(hint):
+        return f"a mapping with keys {', '.join(f.name for f in dataclasses.fields(hint))}"
+    names = {
+        type(None): "null",
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        Any: "any value",
+    }
+    return names[hint]
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else f"{_kind(value)} {value!r}"
+
+
+def _kind(value: Any) -> str:
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        tuple: "a list",
+        dict: "a mapping",
+    }
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+# -- meaning -------------------------------------------------------------------------------------
+
+
+def check_choice(path: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), list(choices), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{path}: {value!r} is not valid{hint}; choose one of {list(choices)}.")
+
+
+def _check_at_least(path: str, value: int | None, low: int) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"{path}: must be >= {low}, got {value!r}.")
+
+
+def _check_run(config: RunConfig) -> None:
+    check_choice("algo", config.algo, ALGOS)
+    if config.name is not None and (not config.name.strip() or "/" in config.name):
+        raise ConfigError(f"name: {config.name!r} must be non-empty and have no '/' (it names the "
+                          "default run dir).")  # fmt: skip
+    _check_at_least("steps", config.steps, 1)
+    _check_at_least("seed", config.seed, 0)
+    _check_at_least("threads", config.threads, 1)
+    _check_at_least("eval.every", config.eval.every, 1)
+    _check_at_least("eval.episodes", config.eval.episodes, 1)
+    _check_at_least("eval.seed", config.eval.seed, 0)
+    _check_at_least("checkpoint.every", config.checkpoint.every, 1)
+    _check_at_least("checkpoint.keep", config.checkpoint.keep, 1)
+    for i, name in enumerate(config.log_formats):
+        check_choice(f"log_formats[{i}]", name, LOG_FORMATS)
+    _check_device(config.device)
+    _check_env(config)
+    _check_eval_modes(config)
+    from sparse_rl.algorithms import check_arguments  # needs the agents: imported when used
+
+    check_arguments(config)
+
+
+def _check_device(device: str) -> None:
+    if device == "auto":
+        return
+    import torch
+
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ConfigError(
+            f"device: {device!r} is not a torch device; use auto, cpu, cuda or cuda:<index>."
+        ) from None
+
+
+def is_dmc(env_id: str) -> bool:
+    """Whether ``env_id`` names a DeepMind Control task (``<domain>-<task>``)."""
+    from sparse_rl.envs.factory import split_dmc_name
+
+    return split_dmc_name(env_id) is not None
+
+
+def observation_kind(config: RunConfig) -> str | None:
+    """``pixels`` / ``state`` for DMC tasks (``env.obs`` or the algo's default), None otherwise."""
+    if not is_dmc(config.env.id):
+        return None
+    return config.env.obs or ("pixels" if is_visual(config) else "state")
+
+
+_ENV_FIELDS = tuple(f.name for f in dataclasses.fields(EnvConfig) if f.name != "kwargs")
+
+
+def _check_env(config: RunConfig) -> None:
+    from sparse_rl import envs
+
+    env, visual = config.env, is_visual(config)
+    dmc = is_dmc(env.id)
+    if not dmc and ":" not in env.id and env.id not in _gym_registry():
+        known = [*_gym_registry(), *envs.DMC_TASKS]
+        close = difflib.get_close_matches(env.id, known, n=3)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise ConfigError(
+            f"env.id: {env.id!r} is neither a registered gymnasium id nor a DeepMind Control "
+            f"task '<domain>-<task>'{hint}."
+        )
+    if env.obs is not None:
+        check_choice("env.obs", env.obs, OBS_KINDS)
+        if not dmc:
+            raise ConfigError(
+                f"env.obs: applies to DeepMind Control tasks; {env.id!r} is not "
+                "one (remove env.obs)."
+            )
+    kind = observation_kind(config)
+    if visual and kind != "pixels":
+        raise ConfigError(
+            f"env: {config.algo} learns from pixels: use a DeepMind Control task (e.g. "
+            f"walker-walk) with obs pixels, got {env.id!r}"
+            + (f" with obs {kind}." if kind else ".")
+        )
+    if not visual and kind == "pixels":
+        raise ConfigError(
+            f"env.obs: {config.algo} needs flat observations; use obs state (or a "
+            "visual algo: visual-sac, svea, madi)."
+        )
+    for key in ("preset", "dynamic", "videos"):
+        if getattr(env, key) is not None and kind != "pixels":
+            raise ConfigError(f"env.{key}: applies to DeepMind Control pixels only.")
+    if env.preset is not None:
+        check_mode("env.preset", env.preset)
+    if env.noise_fraction is not None:
+        if kind == "pixels":
+            raise ConfigError("env.noise_fraction: applies to flat (state) observations only.")
+        if not 0.0 <= env.noise_fraction < 1.0:
+            raise ConfigError(f"env.noise_fraction: must be in [0, 1), got {env.noise_fraction}.")
+        check_choice("env.noise", env.noise, envs.NOISE_KINDS)
+        if not env.noise_scale > 0:
+            raise ConfigError(f"env.noise_scale: must be > 0, got {env.noise_scale}.")
+        _check_at_least("env.repermute_every", env.repermute_every, 1)
+        if env.repermute_every is not None and not env.permute:
+            raise ConfigError("env.repermute_every: needs env.permute: true.")
+    else:
+        defaults = EnvConfig(id=env.id)
+        for key in ("noise", "noise_scale", "permute", "repermute_every"):
+            if getattr(env, key) != getattr(defaults, key):
+                raise ConfigError(f"env.{key}: applies with env.noise_fraction only; set it too.")
+    for key in env.kwargs:
+        if key in _ENV_FIELDS:
+            raise ConfigError(f"env.kwargs.{key}: set env.{key} instead.")
+
+
+def _gym_registry() -> list[str]:
+    import gymnasium
+
+    import sparse_rl.envs  # noqa: F401  (registers the sparse_rl/ ids)
+
+    return list(gymnasium.registry)
+
+
+def check_mode(path: str, mode: str | float) -> None:
+    from sparse_rl import envs
+
+    if isinstance(mode, str):
+        check_choice(path, mode, envs.PRESETS)
+    elif not 0.0 < mode <= 1.0:
+        raise ConfigError(f"{path}: an intensity must lie in (0, 1], got {mode}.")
+
+
+def _check_eval_modes(config: RunConfig) -> None:
+    modes = config.eval.modes
+    if modes is None:
+        return
+    if not is_visual(config):
+        raise ConfigError(
+            "eval.modes: distraction modes apply to the visual algos (visual-sac, svea, madi); "
+            "remove eval.modes."
+        )
+    if not modes:
+        raise ConfigError("eval.modes: give at least one mode (or null for [clean]).")
+    for i, mode in enumerate(modes):
+        check_mode(f"eval.modes[{i}]", mode)
+
+
+def eval_modes(config: RunConfig) -> list[str | float]:
+    """The modes evaluated during training (visual algos): ``eval.modes`` or ``[clean]``."""
+    return list(config.eval.modes) if config.eval.modes is not None else ["clean"]
+
+
+def eval_seed(config: RunConfig) -> int:
+    return config.eval.seed if config.eval.seed is not None else config.seed + 10_000
