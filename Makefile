@@ -17,7 +17,7 @@ $(VENV)/.installed-%: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -e ".[$*]"
 	touch $@
 
-demo: $(VENV)/.installed-bench
+demo: $(VENV)/.installed-bench,export
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/python -m sparse_rl.demo --out $(DEMO_OUT)
 
 test: $(VENV)/.installed-dev
