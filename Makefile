@@ -26,17 +26,8 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-bench $(VENV)/.installed-export
-	$(BIN)/python benchmarks/sparse_core_speed.py
-	$(BIN)/python benchmarks/mask_ops.py
-	$(BIN)/python benchmarks/sparse_sac_speed.py
-	$(BIN)/python benchmarks/reward_model_speed.py
-	$(BIN)/python benchmarks/visual_update_speed.py
-	$(BIN)/python benchmarks/visual_costs.py
-	$(BIN)/python benchmarks/noisy_features_overhead.py
-	$(BIN)/python benchmarks/env_fps.py
-	$(BIN)/python benchmarks/env_grids.py
-	$(BIN)/python benchmarks/export_latency.py
+bench: $(VENV)/.installed-bench,export
+	$(BIN)/sparse-rl bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sparse-rl deploy run DIR --gym-id ID; same as python -m sparse_rl.runtime)",
     "sweep": "run a grid of method x env x seed from a sweep file, locally or on Ray",
     "report": "aggregate runs into curves with bootstrap bands, rliable metrics and tables",
-    "bench": "run the speed benchmarks (coming: issue 8)",
+    "bench": "run the speed benchmarks of a source checkout (benchmarks/results/)",
 }
 
 
@@ -120,7 +120,14 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     add_report_arguments(parser)
 
 
+def _add_bench(parser: argparse.ArgumentParser) -> None:
+    from sparse_rl.bench import add_bench_arguments
+
+    add_bench_arguments(parser)
+
+
 _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "bench": _add_bench,
     "train": _add_train,
     "eval": _add_eval,
     "export": _add_export,
@@ -169,16 +176,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sparse_rl.sweeps import run_sweep_command
 
         return run_sweep_command(args)
+    if args.command == "bench":
+        from sparse_rl.bench import run_bench
+
+        return run_bench(args)
     if args.command == "report":
         from sparse_rl.reporting import run_report
 
         return run_report(args)
     if args.command in _ARGUMENTS:
         return _run(args)
-    parser.exit(
-        2, f"sparse-rl {args.command}: not implemented yet ({SUBCOMMANDS[args.command]}).\n"
-    )
-    return 2
+    raise AssertionError(f"unhandled subcommand {args.command}")  # every one is wired above
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -31,12 +31,12 @@ def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert "COMMAND" in capsys.readouterr().out
 
 
-def test_unimplemented_subcommand_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    """A subcommand that is not implemented yet exits 2 with a message, not silently."""
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["bench"])
-    assert exit_info.value.code == 2
-    assert "not implemented yet" in capsys.readouterr().err
+def test_bench_lists_and_refuses_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
+    """``sparse-rl bench`` knows its speed benchmarks and names the valid ones on a typo."""
+    assert cli.main(["bench", "--list"]) == 0
+    assert "export_latency" in capsys.readouterr().out
+    assert cli.main(["bench", "sparse_core_sped"]) == 2
+    assert "sparse_core_speed" in capsys.readouterr().err
 
 
 def _mujoco_gl_after_import(env_value: str | None) -> str:
