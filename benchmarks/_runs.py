@@ -24,16 +24,9 @@ import numpy as np
 
 def evaluate(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float]:
     """Mean and std of the deterministic return over ``episodes`` seeded episodes."""
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    from sparse_rl.training import rollout_returns
+
+    returns = rollout_returns(model, env, episodes, seed)
     return float(np.mean(returns)), float(np.std(returns))
 
 

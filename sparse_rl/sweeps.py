@@ -33,7 +33,6 @@ import argparse
 import copy
 import difflib
 import os
-import platform
 import re
 import shlex
 import sys
@@ -42,8 +41,6 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +52,7 @@ from sparse_rl.config import (
     config_from_dict,
     read_config_file,  # the run configs' own reader
 )
+from sparse_rl.machine import machine_info
 
 #: The keys of a sweep file; ``envs`` is optional.
 SWEEP_KEYS = ("base", "methods", "envs", "seeds")
@@ -570,30 +568,6 @@ def _check_out_dir(out: Path, sweep: Mapping[str, Any]) -> dict[str, Any] | None
             "to resume it, or give another --out."
         )
     return dict(record)
-
-
-def machine_info() -> dict[str, Any]:
-    """Where a sweep ran: CPU, cores, library versions and the date."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    info: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-    }
-    for package in ("sparse-rl", "torch", "ray"):
-        try:
-            info[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            info[package] = None
-    return info
 
 
 def _write_record(
