@@ -403,3 +403,11 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
     assert (out / TINY_NAMES[1] / "model.zip").is_file()
     assert json.loads((out / TINY_NAMES[1] / "done.json").read_text())["steps_this_session"] == 0
     assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("name", ["noise_robustness", "pbrl_noise", "pbrl_pretraining"])
+def test_benchmark_sweep_files_are_valid(name: str) -> None:
+    """The benchmark experiments as sweep files: every run config they expand to is valid."""
+    path = Path(__file__).parents[1] / "benchmarks" / "sweeps" / f"{name}.yaml"
+    runs = expand_sweep(load_sweep(path))
+    assert len({run.name for run in runs}) == len(runs) > 0
