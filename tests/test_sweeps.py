@@ -405,7 +405,9 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
     assert not ray.is_initialized()
 
 
-@pytest.mark.parametrize("name", ["noise_robustness", "pbrl_noise", "pbrl_pretraining"])
+@pytest.mark.parametrize(
+    "name", ["noise_robustness", "pbrl_noise", "pbrl_noise_dmc", "pbrl_pretraining"]
+)
 def test_benchmark_sweep_files_are_valid(name: str) -> None:
     """The benchmark experiments as sweep files: every run config they expand to is valid."""
     path = Path(__file__).parents[1] / "benchmarks" / "sweeps" / f"{name}.yaml"
