@@ -406,7 +406,14 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["noise_robustness", "pbrl_noise", "pbrl_noise_dmc", "pbrl_pretraining"]
+    "name",
+    [
+        "noise_robustness",
+        "pbrl_noise",
+        "pbrl_noise_dmc",
+        "pbrl_pretraining",
+        "sparse_vs_dense_pendulum",
+    ],
 )
 def test_benchmark_sweep_files_are_valid(name: str) -> None:
     """The benchmark experiments as sweep files: every run config they expand to is valid."""
