@@ -4,7 +4,7 @@ One command runs what a user of the package does: a sweep (two methods × two se
 time), a report (learning curves with bootstrap bands, rliable metrics, a markdown table), an
 export of the best R2N policy (ONNX + policy card) and a closed-loop check of that export in the
 torch-free runtime. The default is small enough for a few minutes on 2 CPU cores: Pendulum-v1
-with 80% of its observation replaced by noise features, 6k steps, 200 labels.
+with 80% of its observation replaced by noise features, 10k steps, 200 labels.
 Re-running into the same folder skips finished runs and resumes interrupted ones.
 """
 
@@ -25,7 +25,7 @@ import yaml
 DEFAULT_SWEEP = """
 base:
   algo: r2n
-  steps: 6000
+  steps: 10000
   env: {id: Pendulum-v1, noise_fraction: 0.8}
   algo_kwargs: {learning_starts: 500, buffer_size: 20000}
   policy_kwargs: {net_arch: [64, 64]}
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         "policy_mlp.npz, card.json, loop_report.json).",
     )
     parser.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder")
-    parser.add_argument("--steps", type=int, default=None, help="env steps per run (6000)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per run (10000)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per method (2)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
     return parser
