@@ -72,7 +72,15 @@ def make_model(spec: dict[str, Any], env: Any) -> Any:
     }
     if spec["entropy_space"] == "none":
         settings["unsupervised_steps"] = 0
+    settings["reward_target_accuracy"] = spec.get("reward_target_accuracy", 0.97)
+    interval = spec.get("reward_topology_interval")
     base = spec["method"].split("+")[0]
+    if base == "r2n" and interval is not None:
+        from sparse_rl import sparse_nets as sn
+
+        sparsity = agents.r2n_reward_sparsity()
+        sparsity["updater"] = sn.SET(interval=interval, drop_fraction=0.05)
+        settings["reward_sparsity"] = sparsity
     config = agents.r2n(**settings) if base == "r2n" else agents.pebble(**settings)
     store = Path(spec["dir"]).resolve() / "labels.sqlite"
     return agents.PrefSAC("MlpPolicy", env, preference=config, label_store=store, **sac)
@@ -123,11 +131,17 @@ def run_all(args: argparse.Namespace) -> None:
             "checkpoint_every", "budget", "labels_per_session", "session_every",
             "unsupervised_steps", "reward_epochs")  # fmt: skip
     variant = "" if args.entropy_space == "obs" else f"+{args.entropy_space}"
+    if args.reward_target_accuracy != 0.97:
+        variant += f"+acc{args.reward_target_accuracy:g}"
+    if args.reward_topology_interval is not None:
+        variant += f"+set{args.reward_topology_interval}"
     specs = [
         {
             "dir": str(out / "runs" / f"{method}{variant}-{env}-f{noise}-s{seed}"),
             "method": method + variant if method != "oracle" else method,
             "entropy_space": args.entropy_space,
+            "reward_target_accuracy": args.reward_target_accuracy,
+            "reward_topology_interval": args.reward_topology_interval,
             "env": env,
             "noise": noise,
             "seed": seed,
@@ -229,6 +243,18 @@ def main() -> None:
         default="obs",
         choices=("obs", "reward_features", "none"),
         help="pre-training's k-NN space for the PbRL methods (none: no pre-training)",
+    )
+    parser.add_argument(
+        "--reward-target-accuracy",
+        type=float,
+        default=0.97,
+        help="reward training stops each session at this label accuracy (1.0: all epochs)",
+    )
+    parser.add_argument(
+        "--reward-topology-interval",
+        type=int,
+        default=None,
+        help="R2N: SET interval in reward-model steps (default: R2N's 100)",
     )
     add_sweep_arguments(parser, RESULTS / "pbrl_noise")
     dispatch(parser.parse_args(), run_all, report)
