@@ -64,6 +64,9 @@ class PbRLConfig:
     :param session_every: env steps between sessions.
     :param budget: total queries.
     :param unsupervised_steps: env steps of state-entropy exploration after ``learning_starts``.
+    :param reward_target_accuracy: a session's reward training stops once the ensemble reaches
+        this accuracy on its labels (B-Pref: 0.97); None trains all ``reward_epochs``, which gives
+        R2N's rewiring (counted in reward steps) time to act.
     :param entropy_space: where k-NN distances are taken: "obs", "reward_features" (the first
         reward model's input layer, which R2N makes sparse), or "none" (skip pre-training).
     """
@@ -73,7 +76,7 @@ class PbRLConfig:
     reward_lr: float = 3e-4
     reward_batch_size: int = 128
     reward_epochs: int = 50
-    reward_target_accuracy: float = 0.97
+    reward_target_accuracy: float | None = 0.97
     reward_sparsity: dict[str, Any] | None = None
     segment_length: int = 50
     query_method: str = "disagreement"
@@ -107,9 +110,11 @@ class PbRLConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
-        if not 0.0 < self.reward_target_accuracy <= 1.0:
+        target = self.reward_target_accuracy
+        if target is not None and (isinstance(target, bool) or not 0.0 < target <= 1.0):
             raise ValueError(
-                f"reward_target_accuracy must be in (0, 1], got {self.reward_target_accuracy!r}."
+                f"reward_target_accuracy must be in (0, 1], or None to train every epoch; got "
+                f"{target!r}."
             )
         if self.entropy_space == "none" and self.unsupervised_steps:
             raise ValueError(

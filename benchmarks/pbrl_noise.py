@@ -132,7 +132,8 @@ def run_all(args: argparse.Namespace) -> None:
             "unsupervised_steps", "reward_epochs")  # fmt: skip
     variant = "" if args.entropy_space == "obs" else f"+{args.entropy_space}"
     if args.reward_target_accuracy != 0.97:
-        variant += f"+acc{args.reward_target_accuracy:g}"
+        accuracy = args.reward_target_accuracy
+        variant += "+allepochs" if accuracy is None else f"+acc{accuracy:g}"
     if args.reward_topology_interval is not None:
         variant += f"+set{args.reward_topology_interval}"
     specs = [
@@ -246,9 +247,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--reward-target-accuracy",
-        type=float,
+        type=lambda text: None if text.lower() == "none" else float(text),
         default=0.97,
-        help="reward training stops each session at this label accuracy (1.0: all epochs)",
+        help="reward training stops each session at this label accuracy (none: all epochs)",
     )
     parser.add_argument(
         "--reward-topology-interval",

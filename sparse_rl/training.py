@@ -10,6 +10,7 @@ Run directory layout (reports and sweeps read it)::
     RUN_DIR/labels.sqlite   pebble / r2n: every preference label, durable as soon as it is made
     RUN_DIR/model.zip       the final model (SB3 ``save``)
     RUN_DIR/done.json       {"steps": N, ...}, written last: the run is complete
+    RUN_DIR/.lock           held (flock) by the process training the run; a second one is refused
 
 A run evaluates every ``eval.every`` env steps (deterministic actions, ``eval.episodes`` episodes
 on a separate env, episode ``i`` seeded ``eval.seed + i``) and checkpoints every
@@ -22,7 +23,9 @@ so it is not bit-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import importlib.util
 import json
 import logging
@@ -31,7 +34,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +76,7 @@ from sparse_rl.config import (
 log = logging.getLogger(__name__)
 
 CONFIG_FILE, EVAL_FILE, DONE_FILE = "config.yaml", "eval.csv", "done.json"
-MODEL_FILE, LABELS_FILE = "model.zip", "labels.sqlite"
+MODEL_FILE, LABELS_FILE, LOCK_FILE = "model.zip", "labels.sqlite", ".lock"
 LOGS_DIR, CHECKPOINTS_DIR = "logs", "checkpoints"
 EVAL_COLUMNS = ("step", "mode", "return_mean", "return_std", "episodes")
 #: ``mode`` of eval.csv rows for agents that are not evaluated on distraction modes.
@@ -207,8 +210,49 @@ def train(
         at once; an empty ``run_dir`` starts a new run. Without ``resume``, a ``run_dir`` that
         holds a run is an error and nothing in it changes.
     :param progress_bar: show SB3's progress bar (one per stretch between evaluations).
+    :raises RunError: when another process is training in ``run_dir`` (nothing is changed).
     """
     run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        return _train_locked(config, run_dir, resume, progress_bar)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``RUN_DIR/.lock`` so two processes never interleave checkpoints and labels in one run.
+
+    The OS drops the lock when its process dies (SIGKILL included), so a kill never leaves a
+    stale lock that blocks ``--resume``.
+    """
+    made_dir = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(
+                f"{run_dir} is being trained by {holder}; wait for it to finish or stop it (the "
+                "run resumes from its checkpoints). Nothing was changed."
+            ) from None
+        handle.seek(0)
+        holder = f"pid {os.getpid()}"
+        if handle.read() != holder:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(holder)
+            handle.flush()
+        try:
+            yield
+        finally:
+            if made_dir and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+                path.unlink()  # a run that never started leaves no directory behind
+                run_dir.rmdir()
+
+
+def _train_locked(config: RunConfig, run_dir: Path, resume: bool, progress_bar: bool) -> Path:
     config_path = run_dir / CONFIG_FILE
     exists = config_path.exists() or (run_dir / CHECKPOINTS_DIR).exists()
     if exists and not resume:
@@ -230,7 +274,6 @@ def train(
 
         torch.set_num_threads(config.threads)
 
-    made_dir = not run_dir.exists()
     if exists:
         if _config_steps(run_dir) != config.steps:
             write_atomically(config_path, dump_config(config))
@@ -245,7 +288,7 @@ def train(
             model = build_model(config, env, run_dir)
     except BaseException:
         if not exists:
-            _undo_new_run(run_dir, made_dir)
+            _undo_new_run(run_dir)
         raise
     log.info("training %s on %s from step %d to %d in %s/", config.algo, config.env.id,
              model.num_timesteps, config.steps, run_dir)  # fmt: skip
@@ -277,13 +320,14 @@ def _resume_model(config: RunConfig, env: Any, run_dir: Path) -> Any | None:
     return model
 
 
-def _undo_new_run(run_dir: Path, made_dir: bool) -> None:
-    """Remove what a new run wrote before it failed to start, so the command can be re-run."""
+def _undo_new_run(run_dir: Path) -> None:
+    """Remove what a new run wrote before it failed to start, so the command can be re-run.
+
+    :func:`run_lock` removes the directory itself when it made it and nothing else is left.
+    """
     for name in (CONFIG_FILE, LABELS_FILE, f"{LABELS_FILE}-wal", f"{LABELS_FILE}-shm"):
         (run_dir / name).unlink(missing_ok=True)
     shutil.rmtree(run_dir / LOGS_DIR, ignore_errors=True)
-    if made_dir and not any(run_dir.iterdir()):
-        run_dir.rmdir()
 
 
 def _train_loop(config: RunConfig, model: Any, run_dir: Path, progress_bar: bool) -> None:

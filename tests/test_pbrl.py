@@ -152,6 +152,18 @@ def test_float64_observations_are_labelled_losslessly(tmp_path: Path) -> None:
     assert len(batch) > 0 and batch.obs0.dtype == np.float64
 
 
+def test_no_target_accuracy_trains_every_epoch(tmp_path: Path) -> None:
+    """None turns off B-Pref's early stop, so R2N's topology updates get reward steps to act on."""
+    import csv
+
+    model = agent(tmp_path, r2n(**{**SMALL, "reward_target_accuracy": None, "budget": 8}))
+    model.learn(200, log_interval=1)
+    with (Path(model.logger.get_dir()) / "progress.csv").open() as f:
+        steps = {row["pbrl/reward_steps"] for row in csv.DictReader(f)} - {""}
+    # 8 labels in batches of 16: one step per epoch, every one of the 5 epochs.
+    assert {float(s) for s in steps} == {5.0}
+
+
 def test_pebble_reward_models_are_dense(tmp_path: Path) -> None:
     model = agent(tmp_path, pebble(**SMALL))
     assert model.reward_model.sparsity is None

@@ -99,6 +99,23 @@ def test_resume_with_another_config_changes_nothing(finished: Path) -> None:
     assert snapshot(finished) == before
 
 
+def test_a_run_dir_in_use_is_refused(tmp_path: Path) -> None:
+    """Two processes training one run dir would interleave checkpoints; the second is refused."""
+    import fcntl
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with (run_dir / ".lock").open("w") as held:  # what a live training process holds
+        held.write("pid 12345")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RunError, match="is being trained by pid 12345"):
+            training.train(tiny(steps=200), run_dir, resume=True)
+        assert [p.name for p in run_dir.iterdir()] == [".lock"]
+    training.train(tiny(steps=200), run_dir, resume=True)  # released (as when a process dies)
+    assert is_finished(run_dir)
+
+
 def test_resuming_a_finished_run_does_nothing(finished: Path) -> None:
     before = snapshot(finished)
     assert training.train(load_config(finished / "config.yaml"), finished, resume=True) == finished
