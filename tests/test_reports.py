@@ -350,6 +350,29 @@ def test_sweep_adapter(tmp_path: Path) -> None:
             reporting.load_sweep_runs(sweep, ("budget",), env="HalfCheetah-v5")
 
 
+def test_visual_sweep_reports_clean_and_distracted_returns(tmp_path: Path) -> None:
+    """benchmarks/visual_distractions.py's runs: eval.csv (clean) + distracted.csv per mode."""
+    specs = []
+    for method, bonus in (("svea", 0.0), ("madi", 300.0)):
+        for seed in (0, 1):
+            run_dir = tmp_path / "vis" / "runs" / f"{method}-s{seed}"
+            run_dir.mkdir(parents=True)
+            (run_dir / "eval.csv").write_text("step,return,std\n500,100,1\n1000,400,1\n")
+            (run_dir / "distracted.csv").write_text(
+                "step,video_hard_return_mean,video_hard_mask_iou\n"
+                f"500,50,0.1\n1000,{100 + bonus + seed},0.2\n"
+            )
+            specs.append({"dir": str(run_dir), "method": method, "task": "walker-walk",
+                          "seed": seed, "steps": 1000})  # fmt: skip
+    (tmp_path / "vis" / "sweep.json").write_text(json.dumps({"runs": specs}))
+    runs = reporting.load_sweep_runs(tmp_path / "vis" / "sweep.json")
+    assert {r.modes for r in runs} == {("default", "video_hard")}
+    summary = summarize(runs, reps=REPS)
+    assert set(summary.tasks) == {"walker-walk", "walker-walk [video_hard]"}
+    madi = next(r for r in runs if r.method == "madi" and r.seed == 1)
+    assert madi.curves["video_hard"].returns.tolist() == [50.0, 401.0]
+
+
 def test_committed_noise_robustness_sweep() -> None:
     """The committed sweep loads from its own folder and reproduces its table's intervals."""
     runs = reporting.load_sweep_runs(NOISE_SWEEP, env="HalfCheetah-v5")

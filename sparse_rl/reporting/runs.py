@@ -20,6 +20,9 @@ import yaml
 
 #: The evaluation mode of runs that evaluate one way only (state agents, benchmark sweeps).
 DEFAULT_MODE = "default"
+#: Visual benchmark sweeps' per-run returns on distraction modes (``<mode>_return_mean`` columns).
+DISTRACTED_FILE = "distracted.csv"
+_RETURN_SUFFIX = "_return_mean"
 
 
 class ReportError(ValueError):
@@ -214,8 +217,9 @@ def load_sweep_runs(
     - variant (another task on the same env): ``key=value`` for each of ``task_keys`` the spec
       has (``"noise=0.9"``);
     - seed: ``spec["seed"]``; finished: ``done.json`` records at least ``spec["steps"]``;
-    - curve: ``eval.csv``'s ``step,return`` as mode ``"default"`` (other per-run CSVs, such as
-      visual sweeps' ``distracted.csv``, are not read).
+    - curves: ``eval.csv``'s ``step,return`` as mode ``"default"`` (the training env); visual
+      sweeps' ``distracted.csv`` adds one curve per ``<mode>_return_mean`` column, so a report
+      shows clean and distracted returns as separate tasks (``cartpole-swingup [video_hard]``).
 
     Run directories are found as :func:`_locate` says; runs with no ``eval.csv`` yet are left out
     with a warning naming them.
@@ -247,7 +251,8 @@ def load_sweep_runs(
         if not rows:
             empty.append(run_dir)
             continue
-        points = [_point(row, "return", eval_csv, "sweep_json") for row in rows]
+        curves = {DEFAULT_MODE: [_point(row, "return", eval_csv, "sweep_json") for row in rows]}
+        curves |= _distracted_curves(run_dir / DISTRACTED_FILE)
         done = run_dir / "done.json"
         label = " ".join([str(spec["method"]), *(f"{k}={spec[k]}" for k in label_keys)])
         runs.append(
@@ -255,7 +260,7 @@ def load_sweep_runs(
                 method=label,
                 env=str(run_env),
                 seed=int(spec["seed"]),
-                curves={DEFAULT_MODE: _curve(points, eval_csv)},
+                curves={mode: _curve(points, run_dir) for mode, points in curves.items()},
                 source=run_dir,
                 variant=" ".join(f"{k}={spec[k]}" for k in task_keys if k in spec),
                 finished=done.is_file()
@@ -266,3 +271,13 @@ def load_sweep_runs(
         raise ReportError("sweep_json", f"no run of {path} has an evaluation yet.")
     _warn_unevaluated(empty)
     return runs
+
+
+def _distracted_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """``mode -> (step, return)`` from a visual sweep's ``distracted.csv``; none without one."""
+    if not path.is_file():
+        return {}
+    rows = _read_csv(path, ("step",), "sweep_json")
+    columns = list(rows[0]) if rows else []
+    modes = [c[: -len(_RETURN_SUFFIX)] for c in columns if c.endswith(_RETURN_SUFFIX)]
+    return {m: [_point(row, m + _RETURN_SUFFIX, path, "sweep_json") for row in rows] for m in modes}
