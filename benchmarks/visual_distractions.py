@@ -102,7 +102,8 @@ def report(args: argparse.Namespace) -> None:
     first = sweep["runs"][0]
     mode = first["test_modes"][-1]
     tasks = sorted({t for _, t in runs})
-    fig, axes = plt.subplots(2, len(tasks), figsize=(6 * len(tasks), 8), squeeze=False)
+    pictures: list[Path] = []
+    fig, axes = plt.subplots(3, len(tasks), figsize=(6 * len(tasks), 12), squeeze=False)
     lines = [
         "# SAC+shift vs SVEA vs MaDi: trained clean, tested on distractions (reduced scale)",
         "",
@@ -111,8 +112,8 @@ def report(args: argparse.Namespace) -> None:
         f"{sweep['machine']['date']}.",
         "",
         f"Scale: {first['size']}×{first['size']} pixels, `{first['encoder']}` encoder, "
-        f"batch {first['batch_size']}, {first['steps']} env steps (the paper: 84×84, 11-layer "
-        "encoder, batch 128, 500k steps). Interval = 95% bootstrap CI over seeds.",
+        f"batch {first['batch_size']}, {first['steps']} agent steps per run (the paper: 84×84, "
+        "11-layer encoder, batch 128, 500k agent steps). Interval = 95% bootstrap CI over seeds.",
         "",
         f"| task | method | seeds | steps | clean return | {mode} return | 95% CI ({mode}) | "
         f"mask IoU ({mode}) | mask on agent / background |",
@@ -123,10 +124,19 @@ def report(args: argparse.Namespace) -> None:
         plot_curves(axes[0][col], groups, "return")
         tests = {m: [r["test"] for r in runs.get((m, task), []) if r["test"]] for m in METHODS}
         plot_curves(axes[1][col], tests, f"{mode}_return_mean")
-        axes[0][col].set(title=f"{task}: clean", xlabel="env steps", ylabel="return")
-        axes[1][col].set(title=f"{task}: {mode}", xlabel="env steps", ylabel="return")
+        axes[0][col].set(title=f"{task}: clean", xlabel="agent steps", ylabel="return")
+        axes[1][col].set(title=f"{task}: {mode}", xlabel="agent steps", ylabel="return")
+        madi = [r for r in tests["madi"] if f"{mode}_mask_iou" in r[-1]]
+        plot_curves(axes[2][col], {"IoU": madi}, f"{mode}_mask_iou")
+        for label, key in (("mask on agent", "agent"), ("mask on background", "background")):
+            column = f"{mode}_mask_mean_{key}"
+            plot_curves(axes[2][col], {label: [[{**p, "v": p[column]} for p in r] for r in madi]},
+                        "v")  # fmt: skip
+        axes[2][col].set(title=f"{task}: MaDi's masks on {mode}", xlabel="agent steps",
+                         ylabel="vs ground-truth agent pixels")  # fmt: skip
         for ax in axes[:, col]:
             ax.legend()
+        pictures += mask_pictures(Path(args.out), first, task, mode)
         for method in METHODS:
             if not tests[method]:
                 continue
@@ -149,9 +159,36 @@ def report(args: argparse.Namespace) -> None:
             )
     fig.tight_layout()
     fig.savefig(RESULTS / "visual_distractions.png", dpi=110)
-    lines += ["", "Curves: `visual_distractions.png`.", ""]
+    lines += [
+        "",
+        "Steps are agent steps; the env repeats each action "
+        + ", ".join(f"{ACTION_REPEAT.get(t, 4)}× on {t}" for t in tasks)
+        + " (frames = steps × repeat). Mask IoU is at threshold 0.5 against "
+        "the env's ground-truth agent pixels, on the last frame of each observation.",
+        "",
+        "Curves: `visual_distractions.png` (clean returns, "
+        f"{mode} returns, MaDi's mask quality on {mode} over training). Mask pictures of the "
+        f"seed-0 MaDi agent at the end of training (obs | mask | masked obs) on {mode}: "
+        + ", ".join(f"`{p.relative_to(RESULTS)}`" for p in pictures)
+        + ".",
+        "",
+    ]
     (RESULTS / "visual_distractions.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def mask_pictures(out: Path, spec: dict[str, Any], task: str, mode: str) -> list[Path]:
+    """obs | mask | masked-obs PNG and GIF of the seed-0 MaDi agent on ``mode`` (if it finished)."""
+    from sparse_rl import agents
+
+    model_path = out / "runs" / f"madi-{task}-s0" / "model.zip"
+    if not model_path.exists():
+        return []
+    folder = RESULTS / "visual_distractions" / f"masks_{task}"
+    model = agents.VisualSAC.load(model_path)
+    agents.evaluate_modes(model, task, [mode], episodes=1, seed=30_000, out_dir=folder,
+                          **env_kwargs({**spec, "task": task}))  # fmt: skip
+    return [folder / f"{mode}_masks.png", folder / f"{mode}.gif"]
 
 
 def main() -> None:
