@@ -244,6 +244,31 @@ def test_write_report_files_and_determinism(tmp_path: Path) -> None:
     assert (again / "report.md").read_text() == text
 
 
+def test_noisy_variants_and_preference_diagnostics(tmp_path: Path) -> None:
+    """PbRL runs on noisy and clean features are two tasks, each with its diagnostics table."""
+    for noise in (0.9, None):
+        for seed, (acc, real) in enumerate(((0.6, 60.0), (0.8, 80.0))):
+            run_dir = write_run(tmp_path / f"n{noise}", "r2n", "walker-walk", seed, 100.0)
+            config = yaml.safe_load((run_dir / "config.yaml").read_text())
+            config["env"]["noise_fraction"] = noise
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+            (run_dir / "logs").mkdir()
+            (run_dir / "logs" / "progress.csv").write_text(
+                "time/total_timesteps,pbrl/heldout_accuracy_cumulative,"
+                "pbrl/reward_real_connections\n"
+                f"1000,0.5,50\n2000,{acc},{real}\n3000,,\n"  # the last row logged no session
+            )
+    runs = load_runs([tmp_path])
+    assert {r.task("default") for r in runs} == {"walker-walk noise=0.9", "walker-walk"}
+    out = reporting.write_report(runs, tmp_path / "report", reps=REPS)
+    text = (out / "report.md").read_text()
+    assert "| method | reward acc. (new labels) | conn. per real feature |" in text
+    assert text.count("| r2n | 0.7 | 70 |") == 2
+    data = json.loads((out / "report.json").read_text())
+    diagnostics = data["tasks"]["walker-walk noise=0.9"]["methods"]["r2n"]["diagnostics"]
+    assert diagnostics["pbrl/reward_real_connections"] == pytest.approx(70.0)
+
+
 # -- the command line -------------------------------------------------------------------------
 
 

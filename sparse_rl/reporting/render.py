@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .runs import DIAGNOSTICS
 from .stats import Summary
 
 
@@ -137,6 +138,7 @@ def markdown(summary: Summary, command: str, reps: int, seed: int, figures: list
                 f"{', '.join(_num(v) for v in cell.finals)} |"
             )
         lines.append("")
+        lines += _diagnostics_table(summary, task)
     if summary.metrics:
         scores = "normalised scores" if summary.normalized else "raw returns"
         lines += [
@@ -170,6 +172,24 @@ def markdown(summary: Summary, command: str, reps: int, seed: int, figures: list
     return "\n".join(lines)
 
 
+def _diagnostics_table(summary: Summary, task: str) -> list[str]:
+    """Preference-learning diagnostics of ``task``'s methods that logged them (mean over seeds)."""
+    cells = {m: summary.cells[task, m] for m in summary.methods if (task, m) in summary.cells}
+    keys = [k for k in DIAGNOSTICS if any(k in c.diagnostics for c in cells.values())]
+    if not keys:
+        return []
+    lines = [
+        "Last logged diagnostics, mean over seeds:",
+        "",
+        "| method | " + " | ".join(DIAGNOSTICS[k] for k in keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    for method, cell in cells.items():
+        values = [_num(cell.diagnostics[k]) if k in cell.diagnostics else "-" for k in keys]
+        lines.append(f"| {method} | " + " | ".join(values) + " |")
+    return [*lines, ""]
+
+
 def to_json(summary: Summary, command: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Every number of the report, plain JSON types only."""
 
@@ -196,6 +216,7 @@ def to_json(summary: Summary, command: str, settings: dict[str, Any]) -> dict[st
                         "ci": list(cell.ci),
                         "normalized_mean": _normalized(summary, task, float(cell.finals.mean())),
                         "finished": list(cell.finished),
+                        "diagnostics": cell.diagnostics,
                         "sources": list(cell.sources),
                     }
                     for (t, method), cell in summary.cells.items()

@@ -20,6 +20,14 @@ import yaml
 
 #: The evaluation mode of runs that evaluate one way only (state agents, benchmark sweeps).
 DEFAULT_MODE = "default"
+#: SB3 logger keys a report shows per task and method (mean over seeds of each run's last
+#: logged value), with their column titles: the preference-learning diagnostics.
+DIAGNOSTICS = {
+    "pbrl/heldout_accuracy_cumulative": "reward acc. (new labels)",
+    "pbrl/reward_true_correlation": "reward corr.",
+    "pbrl/reward_real_connections": "conn. per real feature",
+    "pbrl/reward_noise_connections": "conn. per noise feature",
+}
 #: Visual benchmark sweeps' per-run returns on distraction modes (``<mode>_return_mean`` columns).
 DISTRACTED_FILE = "distracted.csv"
 _RETURN_SUFFIX = "_return_mean"
@@ -57,6 +65,7 @@ class RunRecord:
     :param source: the run directory, for the report to say where each number came from.
     :param variant: a setting that makes another task on the same env (``"noise=0.9"``).
     :param finished: whether the run wrote ``done.json`` (for its full step budget).
+    :param diagnostics: the last logged value of each of :data:`DIAGNOSTICS` the run logs.
     """
 
     method: str
@@ -66,6 +75,7 @@ class RunRecord:
     source: Path
     variant: str = ""
     finished: bool = True
+    diagnostics: Mapping[str, float] = field(default_factory=dict)
     modes: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -133,8 +143,37 @@ def read_run_dir(run_dir: Path) -> RunRecord | None:
         seed=int(_config_value(config, "seed", config_path)),
         curves={mode: _curve(r, run_dir / "eval.csv") for mode, r in by_mode.items()},
         source=run_dir,
+        variant=_env_variant(config.get("env") or {}),
         finished=(run_dir / "done.json").exists(),
+        diagnostics=last_logged(run_dir / "logs" / "progress.csv"),
     )
+
+
+def last_logged(progress_csv: Path) -> dict[str, float]:
+    """The last value of each of :data:`DIAGNOSTICS` in an SB3 ``progress.csv`` (none without)."""
+    if not progress_csv.is_file():
+        return {}
+    last: dict[str, float] = {}
+    with progress_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for key in DIAGNOSTICS:
+                if row.get(key) not in (None, ""):
+                    last[key] = _point({"step": "0", key: row[key]}, key, progress_csv, "paths")[1]
+    return last
+
+
+#: Env settings that make another task of the same env id, as they appear in task names.
+_VARIANT_KEYS = {"noise_fraction": "noise", "preset": "preset"}
+
+
+def _env_variant(env: Mapping[str, Any]) -> str:
+    """``"noise=0.9"`` for a run on noisy features (a training preset adds ``preset=...``)."""
+    parts = [
+        f"{name}={env[key]}"
+        for key, name in _VARIANT_KEYS.items()
+        if env.get(key) not in (None, "clean")
+    ]
+    return " ".join(parts)
 
 
 def _run_dirs(path: Path) -> list[Path]:

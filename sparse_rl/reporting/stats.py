@@ -70,6 +70,7 @@ class Cell:
     ci: tuple[float, float]
     sources: tuple[str, ...]
     finished: tuple[bool, ...]
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def summarize(
         cells[task, method] = Cell(
             tuple(seeds), tuple(int(c.steps[-1]) for _, c in members), finals,
             (float(low[0]), float(high[0])), tuple(str(r.source) for r, _ in members),
-            tuple(r.finished for r, _ in members),
+            tuple(r.finished for r, _ in members), _mean_diagnostics([r for r, _ in members]),
         )  # fmt: skip
         bands[task, method] = _band([c for _, c in members], reps, seed, f"{method} on {task}")
     tasks = sorted({t for t, _ in cells})
@@ -188,6 +189,12 @@ def summarize(
     _note_steps(summary)
     _aggregate(summary, reps, seed)
     return summary
+
+
+def _mean_diagnostics(runs: Sequence[RunRecord]) -> dict[str, float]:
+    """Mean over the runs that logged it, for each diagnostic any of ``runs`` logged."""
+    keys = dict.fromkeys(k for r in runs for k in r.diagnostics)
+    return {k: float(np.mean([r.diagnostics[k] for r in runs if k in r.diagnostics])) for k in keys}
 
 
 def _note_steps(summary: Summary) -> None:
