@@ -413,6 +413,7 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
         "pbrl_noise_dmc",
         "pbrl_pretraining",
         "sparse_vs_dense_pendulum",
+        "visual_distractions",
     ],
 )
 def test_benchmark_sweep_files_are_valid(name: str) -> None:
