@@ -124,6 +124,7 @@ class VisualSAC(SAC):
             "critic": [],
             "ent_coef": [],
             "alpha_loss": [],
+            "mask_kept": [],
         }
         svea = self.method in ("svea", "madi")
         shared = policy.critic.features_extractor
@@ -140,6 +141,9 @@ class VisualSAC(SAC):
 
             with torch.no_grad():  # TD target: masked next frames computed once, for both nets
                 masked_next = shared.mask(next_obs / 255.0)
+                if shared.masker is not None:  # near 0: the Masker has died (sigmoid saturated)
+                    kept = masked_next.sum() / (next_obs.sum() / 255.0).clamp_min(1e-6)
+                    stats["mask_kept"].append(kept.item())
                 next_actions, next_log_prob = self._actor_from_conv(
                     shared.encoder.convs(masked_next)
                 )

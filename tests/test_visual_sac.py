@@ -64,6 +64,26 @@ def test_madi_has_the_tiny_masker_trained_by_the_critic(env) -> None:
     assert policy.critic_target.features_extractor.masker is policy.masker
 
 
+def test_madi_logs_how_much_its_masks_keep(env, tmp_path: Path) -> None:
+    """``train/mask_kept`` (share of pixel intensity the masks keep) shows a dying Masker."""
+    import csv
+
+    from stable_baselines3.common.logger import configure
+
+    for method in ("madi", "svea"):
+        agent = model(env, method)
+        agent.set_logger(configure(str(tmp_path / method), ["csv"]))
+        agent.learn(30)  # 20 random steps, then updates; episodes are longer: no dump yet
+        agent.logger.dump(agent.num_timesteps)
+        with (tmp_path / method / "progress.csv").open() as f:
+            kept = [row.get("train/mask_kept", "") for row in csv.DictReader(f)]
+        values = [float(v) for v in kept if v]
+        if method == "madi":  # a fresh Masker's sigmoid outputs are near 0.5
+            assert values and all(0.2 < v < 0.8 for v in values)
+        else:
+            assert not values
+
+
 def test_actor_loss_does_not_train_the_encoder(env) -> None:
     agent = model(env, "svea")
     policy = agent.policy
