@@ -116,7 +116,7 @@ def report(args: argparse.Namespace) -> None:
         "11-layer encoder, batch 128, 500k agent steps). Interval = 95% bootstrap CI over seeds.",
         "",
         f"| task | method | seeds | steps | clean return | {mode} return | 95% CI ({mode}) | "
-        f"mask IoU ({mode}) | mask on agent / background |",
+        f"mask IoU / precision / recall ({mode}) | mask on agent / background |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for col, task in enumerate(tasks):
@@ -146,10 +146,11 @@ def report(args: argparse.Namespace) -> None:
             quality = "-"
             if f"{mode}_mask_iou" in tests[method][0][-1]:
                 last = [r[-1] for r in tests[method]]
-                iou = np.mean([r[f"{mode}_mask_iou"] for r in last])
-                on = np.mean([r[f"{mode}_mask_mean_agent"] for r in last])
-                off = np.mean([r[f"{mode}_mask_mean_background"] for r in last])
-                quality = f"{iou:.2f} | {on:.2f} / {off:.2f}"
+                iou, precision, recall, on, off = (
+                    np.nanmean([r[f"{mode}_mask_{key}"] for r in last])  # NaN: mask kept none
+                    for key in ("iou", "precision", "recall", "mean_agent", "mean_background")
+                )
+                quality = f"{iou:.2f} / {precision:.2f} / {recall:.2f} | {on:.2f} / {off:.2f}"
             else:
                 quality = "- | -"
             lines.append(
@@ -163,8 +164,10 @@ def report(args: argparse.Namespace) -> None:
         "",
         "Steps are agent steps; the env repeats each action "
         + ", ".join(f"{ACTION_REPEAT.get(t, 4)}× on {t}" for t in tasks)
-        + " (frames = steps × repeat). Mask IoU is at threshold 0.5 against "
-        "the env's ground-truth agent pixels, on the last frame of each observation.",
+        + " (frames = steps × repeat). Mask IoU / precision / recall are at threshold 0.5 against "
+        "the env's ground-truth agent pixels, on the last frame of each observation, pooled over "
+        "the evaluation episodes; mean over seeds (precision over the seeds whose masks keep any "
+        "pixel).",
         "",
         "Curves: `visual_distractions.png` (clean returns, "
         f"{mode} returns, MaDi's mask quality on {mode} over training). Mask pictures of the "
