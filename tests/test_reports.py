@@ -19,6 +19,7 @@ from sparse_rl.reporting.runs import UnevaluatedRunsWarning
 REPS = 200  # enough for the checks below, fast
 STEPS = (1000, 2000, 3000)
 NOISE_SWEEP = Path(__file__).parents[1] / "benchmarks/results/noise_robustness/sweep.json"
+VISUAL_SWEEP = Path(__file__).parents[1] / "benchmarks/results/visual_distractions/sweep.json"
 
 
 def write_run(
@@ -411,3 +412,15 @@ def test_committed_noise_robustness_sweep() -> None:
     assert (round(finals.mean()), round(low[0]), round(high[0])) == (3609, 3409, 3948)
     summary = summarize(runs, reps=20)
     assert len(summary.tasks) == 3 and summary.aggregate_tasks[0] == "HalfCheetah-v5 noise=0.9"
+
+
+def test_committed_visual_sweep() -> None:
+    """The committed MaDi benchmark loads from its folder and gives its table's video_hard row."""
+    runs = reporting.load_sweep_runs(VISUAL_SWEEP)
+    assert len(runs) == 9 and all(r.finished for r in runs)
+    madi = sorted((r for r in runs if r.method == "madi"), key=lambda r: r.seed)
+    finals = np.array([r.curves["video_hard"].returns[-1] for r in madi])
+    low, high = bootstrap_mean_ci(finals[:, None], 2000, 0)
+    # benchmarks/results/visual_distractions.md: | cartpole-swingup | madi | 3 | 5000 | 24 | 35 |
+    # [20, 53] |
+    assert (round(finals.mean()), round(low[0]), round(high[0])) == (35, 20, 53)
