@@ -153,13 +153,16 @@ def last_logged(progress_csv: Path) -> dict[str, float]:
     """The last value of each of :data:`DIAGNOSTICS` in an SB3 ``progress.csv`` (none without)."""
     if not progress_csv.is_file():
         return {}
-    last: dict[str, float] = {}
+    last: dict[str, str] = {}
     with progress_csv.open(newline="") as f:
         for row in csv.DictReader(f):
-            for key in DIAGNOSTICS:
-                if row.get(key) not in (None, ""):
-                    last[key] = _point({"step": "0", key: row[key]}, key, progress_csv, "paths")[1]
-    return last
+            last |= {key: row[key] for key in DIAGNOSTICS if row.get(key) not in (None, "")}
+    try:
+        return {key: float(value) for key, value in last.items()}
+    except ValueError:
+        raise ReportError(
+            "paths", f"{progress_csv} logs a diagnostic that is not a number: {last}"
+        ) from None
 
 
 #: Env settings that make another task of the same env id, as they appear in task names.
