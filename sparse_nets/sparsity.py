@@ -30,6 +30,21 @@ from .stats import LayerStats, SparsityStats, connections_per_input
 from .updaters import UPDATERS, TopologyUpdater, make_updater
 
 MASK = "weight_mask"
+#: Mixed into the seed of the mask stream (see :func:`mask_stream_seed`).
+_MASK_STREAM_TAG = 0x5350_4152_5345  # "SPARSE"
+
+
+def mask_stream_seed(seed: int) -> int:
+    """The seed of the generator that draws masks, derived from ``seed`` by splitmix64.
+
+    Models are usually initialised right after ``torch.manual_seed(seed)``. Were the mask drawn
+    from a generator seeded with the same number, its "random" scores would be the very uniforms
+    that made the weights, and a random mask would keep exactly the largest positive weights.
+    """
+    z = (seed ^ _MASK_STREAM_TAG) + 0x9E37_79B9_7F4A_7C15 & 0xFFFF_FFFF_FFFF_FFFF
+    z = (z ^ (z >> 30)) * 0xBF58_476D_1CE4_E5B9 & 0xFFFF_FFFF_FFFF_FFFF
+    z = (z ^ (z >> 27)) * 0x94D0_49BB_1331_11EB & 0xFFFF_FFFF_FFFF_FFFF
+    return z ^ (z >> 31)
 
 
 @dataclass
@@ -82,7 +97,7 @@ class Sparsity:
         self.optimizer = optimizer
         self.grow_init = float(grow_init)
         self._step = 0
-        self._generator = torch.Generator().manual_seed(seed)
+        self._generator = torch.Generator().manual_seed(mask_stream_seed(seed))
         self._dense_grads: dict[str, Tensor] = {}
         self._warned_nonfinite = False
         targets = {

@@ -291,3 +291,13 @@ def test_exact_counts_with_huge_tied_gradients(
             (model(torch.ones(4, 16)).sum() * scale).backward()
             optimizer.step()
             assert_sparse(model, sparsity, optimizer, {"": 64})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_random_mask_is_independent_of_a_same_seed_weight_init(seed: int) -> None:
+    """``torch.manual_seed(s)`` then ``sparsify(seed=s)``: the mask must not pick by weight."""
+    torch.manual_seed(seed)
+    layer = nn.Linear(64, 64)
+    sn.sparsify(layer, None, density=0.2, seed=seed)
+    active = layer.weight[layer.weight != 0]
+    assert 0.4 < (active > 0).float().mean().item() < 0.6

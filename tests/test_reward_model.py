@@ -115,6 +115,15 @@ def test_r2n_rewires_towards_real_features() -> None:
         assert int(mask.sum()) == round(0.25 * mask.numel())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_initial_mask_is_not_the_largest_initial_weights(seed: int) -> None:
+    """The mask is drawn from its own stream, not the one that initialised the weights."""
+    model = RewardModel(61, 1, members=3, hidden=(64, 64), sparsity={"density": 0.2}, seed=seed)
+    for member in model.ensemble.members:
+        active = member[0].weight[member[0].weight != 0]
+        assert 0.35 < (active > 0).float().mean().item() < 0.65
+
+
 def test_dense_model_counts_every_connection() -> None:
     conn = small().input_connectivity()
     assert np.all(conn == 32)
