@@ -23,6 +23,9 @@ from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
 
+#: Reward-model gradient steps per training call unless told otherwise.
+DEFAULT_STEPS = 200
+
 
 class RewardEnsemble(nn.Module):
     """``members`` MLPs (default 3 × [256, 256, 256], LeakyReLU, tanh output) on [obs, action].
@@ -103,9 +106,12 @@ class RewardModel:
     """The ensemble, its Adam, and (for R2N) the sparse state of its input layers.
 
     :param sparsity: None for PEBBLE's dense reward models; for R2N a dict of
-        ``sn.sparsify`` settings: ``density`` (default 0.2), ``layers`` ("input" or "all"),
-        ``distribution``, ``updater`` (default ANF's SET, 5%, every ``interval`` reward-model
-        gradient steps).
+        ``sn.sparsify`` settings: ``density`` (default 0.2) or ``fan_in`` (active inputs per
+        hidden unit of the input layer), ``layers`` ("input" or "all"), ``distribution``,
+        ``updater`` (default ANF's SET, 5%, every ``interval`` reward-model gradient steps).
+    :param input_l1: L1 penalty on each member's input layer (the fit loss is a mean over
+        members and pairs; the penalty is averaged over members too).
+    :param input_l2: L2 penalty (weight decay, coupled) on each member's input layer.
     """
 
     def __init__(
@@ -117,9 +123,15 @@ class RewardModel:
         lr: float = 3e-4,
         batch_size: int = 128,
         sparsity: dict[str, Any] | None = None,
+        input_l1: float = 0.0,
+        input_l2: float = 0.0,
         device: str | torch.device = "cpu",
         seed: int = 0,
     ) -> None:
+        for name, value in (("input_l1", input_l1), ("input_l2", input_l2)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        self.input_l1, self.input_l2 = float(input_l1), float(input_l2)
         torch.manual_seed(seed)
         self.device = torch.device(device)
         self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
@@ -132,7 +144,7 @@ class RewardModel:
         self._rng = np.random.default_rng(seed)
 
     def _sparsify(self, settings: dict[str, Any], seed: int) -> sn.Sparsity:
-        valid = {"density", "layers", "distribution", "updater"}
+        valid = {"density", "fan_in", "layers", "distribution", "updater"}
         unknown = sorted(set(settings) - valid)
         if unknown:
             raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {sorted(valid)}.")
@@ -141,7 +153,7 @@ class RewardModel:
             raise ValueError(f"sparsity layers={layers!r} is not valid; choose 'input' or 'all'.")
         chosen = self.ensemble.input_layers() if layers == "input" else None
         # Per member: one ERK/uniform budget each, so every member keeps the same density.
-        density = float(settings.get("density", 0.2))
+        density = self._density(settings, layers)
         distribution = settings.get("distribution", "uniform" if layers == "input" else "erk")
         return sn.sparsify(
             self.ensemble,
@@ -152,6 +164,24 @@ class RewardModel:
             layers=chosen,
             seed=seed,
         )
+
+    def _density(self, settings: dict[str, Any], layers: str) -> float:
+        """``density``, or ``fan_in`` active inputs per hidden unit of the input layer.
+
+        A fan-in keeps the room for the real features constant as noise features are added
+        (a fixed density gives each hidden unit 0.2 × 16 inputs at 80% noise, 0.2 × 301 at 99%).
+        """
+        if "fan_in" not in settings:
+            return float(settings.get("density", 0.2))
+        if "density" in settings:
+            raise ValueError("sparsity takes density or fan_in, not both.")
+        if layers != "input":
+            raise ValueError("sparsity fan_in applies to layers='input' only; use density.")
+        fan_in = settings["fan_in"]
+        if isinstance(fan_in, bool) or not isinstance(fan_in, (int, float)) or fan_in <= 0:
+            raise ValueError(f"sparsity fan_in must be a number > 0, got {fan_in!r}.")
+        inputs = self.ensemble.obs_dim + self.ensemble.act_dim
+        return min(1.0, float(fan_in) / inputs)
 
     # -- training -------------------------------------------------------------------------------
 
@@ -165,22 +195,34 @@ class RewardModel:
         obs1: np.ndarray,
         act1: np.ndarray,
         labels: np.ndarray,
-        epochs: int = 50,
-        target_accuracy: float | None = 0.97,
+        epochs: int | None = None,
+        target_accuracy: float | None = None,
+        steps: int | None = None,
     ) -> RewardTrainStats:
-        """Train every member on every label for ``epochs`` (each member its own shuffle).
+        """Train every member on the labels (each member its own shuffle of them).
 
-        Stops early once the ensemble-mean accuracy on the labels reaches ``target_accuracy``
-        (B-Pref stops at 97%). Arrays: (N, T, dim) segments, (N,) labels.
+        ``steps`` gradient steps (default 200), or ``epochs`` passes over the labels that stop once
+        the ensemble-mean accuracy on them reaches ``target_accuracy`` (B-Pref stops at 97%;
+        a stop on training accuracy ends long before the model generalises, see
+        docs/reward_learning.md). Give ``steps`` or ``epochs``, not both. Arrays: (N, T, dim)
+        segments, (N,) labels.
         """
         n = len(labels)
         if n == 0:
             raise ValueError("no labels to train the reward model on.")
+        if steps is not None and epochs is not None:
+            raise ValueError(f"give steps or epochs, not both (got {steps}, {epochs}).")
+        if epochs is None:
+            steps = DEFAULT_STEPS if steps is None else steps
+        if target_accuracy is not None and epochs is None:
+            raise ValueError("target_accuracy stops epoch training; pass epochs with it.")
         o0, a0, o1, a1 = map(self._tensor, (obs0, act0, obs1, act1))
         y = self._tensor(labels)
-        steps, loss_value, accuracy = 0, float("nan"), 0.0
+        done, loss_value, accuracy = 0, float("nan"), 0.0
+        batches = -(-n // self.batch_size)
+        limit = steps if steps is not None else int(epochs) * batches  # type: ignore[arg-type]
         self.ensemble.train()
-        for _ in range(epochs):
+        while done < limit:
             order = torch.as_tensor(
                 np.stack([self._rng.permutation(n) for _ in range(self.ensemble.size)])
             )
@@ -189,15 +231,37 @@ class RewardModel:
                 r0 = self.ensemble(o0[idx], a0[idx], per_member=True).sum(-1)  # (M, b)
                 r1 = self.ensemble(o1[idx], a1[idx], per_member=True).sum(-1)
                 loss = preference_loss(r0, r1, y[idx])
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                steps += 1
                 loss_value = loss.item()
+                self.optimizer.zero_grad(set_to_none=True)
+                (loss + self._input_penalty()).backward()
+                self.optimizer.step()
+                done += 1
+                if done == limit:
+                    break
+            if target_accuracy is not None:
+                accuracy = self.accuracy(obs0, act0, obs1, act1, labels)
+                if accuracy >= target_accuracy:
+                    break
+        if target_accuracy is None:
             accuracy = self.accuracy(obs0, act0, obs1, act1, labels)
-            if target_accuracy is not None and accuracy >= target_accuracy:
-                break
-        return RewardTrainStats(loss=loss_value, accuracy=accuracy, steps=steps)
+        return RewardTrainStats(loss=loss_value, accuracy=accuracy, steps=done)
+
+    def _input_penalty(self) -> Tensor | float:
+        """L1 and L2 of every member's input layer, averaged over members like the fit loss.
+
+        Noise features carry no signal, so the penalty drives their weights to zero; magnitude
+        pruning then drops exactly those (R2N), and a dense model reads them less.
+        """
+        if not (self.input_l1 or self.input_l2):
+            return 0.0
+        penalty = 0.0
+        for member in self.ensemble.members:
+            weight = member[0].weight
+            if self.input_l1:
+                penalty = penalty + self.input_l1 * weight.abs().sum()
+            if self.input_l2:
+                penalty = penalty + 0.5 * self.input_l2 * weight.square().sum()
+        return penalty / self.ensemble.size
 
     # -- inference ------------------------------------------------------------------------------
 

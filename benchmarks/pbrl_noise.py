@@ -73,14 +73,18 @@ def make_model(spec: dict[str, Any], env: Any) -> Any:
     if spec["entropy_space"] == "none":
         settings["unsupervised_steps"] = 0
     settings["reward_target_accuracy"] = spec.get("reward_target_accuracy", 0.97)
-    interval = spec.get("reward_topology_interval")
+    settings["reward_steps"] = None  # B-Pref's epochs, as when the results were made
     base = spec["method"].split("+")[0]
-    if base == "r2n" and interval is not None:
+    if base == "r2n":  # R2N as published (SET), as when the results were made
         from sparse_rl import sparse_nets as sn
 
-        sparsity = agents.r2n_reward_sparsity()
-        sparsity["updater"] = sn.SET(interval=interval, drop_fraction=0.05)
-        settings["reward_sparsity"] = sparsity
+        interval = spec.get("reward_topology_interval") or 100
+        settings["reward_input_l1"] = 0.0
+        settings["reward_sparsity"] = {
+            "density": 0.2,
+            "layers": "input",
+            "updater": sn.SET(interval=interval, drop_fraction=0.05),
+        }
     config = agents.r2n(**settings) if base == "r2n" else agents.pebble(**settings)
     store = Path(spec["dir"]).resolve() / "labels.sqlite"
     return agents.PrefSAC("MlpPolicy", env, preference=config, label_store=store, **sac)

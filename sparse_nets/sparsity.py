@@ -12,6 +12,7 @@ optimizer re-masks weights after every step and runs the topology updater.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -349,7 +350,7 @@ class Sparsity:
                     f"active, this sparsity {self._layers[name].final}; pass the same density "
                     "and distribution to sparsify()."
                 )
-        if state["updater"] != self.updater.config():
+        if not _same_updater(state["updater"], self.updater):
             raise ValueError(
                 f"sparsity state_dict was made with updater {state['updater']}, this one is "
                 f"{self.updater.config()}; pass the same updater settings to sparsify()."
@@ -373,6 +374,13 @@ class Sparsity:
         self._handles.clear()
         self._attached = False
         self._disarm_capture()
+
+
+def _same_updater(saved: Mapping[str, Any], updater: TopologyUpdater) -> bool:
+    """Whether ``saved`` (a ``config()``) describes ``updater``; a setting added since the save
+    counts as its default value."""
+    defaults = {f.name: f.default for f in dataclasses.fields(updater)}
+    return {**defaults, **saved} == updater.config()
 
 
 @torch.no_grad()

@@ -17,6 +17,8 @@ from torch import Tensor
 from ._checks import check_choice, check_fraction, check_positive_int
 from .schedules import SCHEDULES, cubic_remaining, decayed_fraction
 
+RIGL_GROWTH = ("gradient", "input_strength")
+
 
 def top_k_mask(scores: Tensor, k: int, eligible: Tensor) -> Tensor:
     """Boolean mask of the ``k`` highest (finite) ``scores`` among ``eligible`` positions."""
@@ -155,6 +157,24 @@ def _random_scores(weight: Tensor, generator: torch.Generator) -> Tensor:
     return torch.rand(weight.shape, generator=generator).to(weight.device)
 
 
+def input_strength(weight: Tensor) -> Tensor:
+    """Mean |w| of each input unit's active (non-zero) connections, shaped to broadcast.
+
+    Inputs are dim 1 (Linear's ``in_features``, a conv's input channels); 0 for an input with
+    no active connection.
+    """
+    dims = [d for d in range(weight.dim()) if d != 1]
+    magnitude = weight.detach().abs()
+    total = magnitude.sum(dims, keepdim=True)
+    count = (magnitude != 0).sum(dims, keepdim=True).clamp(min=1)
+    return total / count
+
+
+def _unit_scaled(t: Tensor) -> Tensor:
+    top = t.max()
+    return t / top if top > 0 else torch.zeros_like(t)
+
+
 def _require_grad(grad: Tensor | None, who: str) -> Tensor:
     if grad is None:
         raise RuntimeError(
@@ -187,15 +207,31 @@ class SET(TopologyUpdater):
 
 @dataclass(frozen=True)
 class RigL(TopologyUpdater):
-    """RigL (Evci et al. 2020): drop the smallest |w|, grow where the dense |g| is largest."""
+    """RigL (Evci et al. 2020): drop the smallest |w|, grow where the dense |g| is largest.
+
+    :param grow: "gradient" (RigL) or "input_strength": grow first at the inputs whose active
+        connections are strongest (mean |w| of the input's active weights), then by |g|, each
+        scaled to [0, 1] and added. Made for sparse input layers under an L1 penalty (R2N's
+        reward models): the weights of inputs that carry nothing sit at zero, so the inputs that
+        matter fill all their connections; plain |g| also grows wherever a batch is memorised.
+    """
+
+    grow: str = "gradient"
 
     name: ClassVar[str] = "rigl"
     needs_dense_grad: ClassVar[bool] = True
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "grow", check_choice("grow", self.grow, RIGL_GROWTH))
+
     def grow_scores(
         self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
     ) -> Tensor:
-        return _require_grad(grad, "RigL").abs()
+        score = _require_grad(grad, "RigL").abs()
+        if self.grow == "gradient":
+            return score
+        return _unit_scaled(input_strength(weight)).expand_as(weight) + _unit_scaled(score)
 
 
 @dataclass(frozen=True)

@@ -283,9 +283,8 @@ def build_preference(config: RunConfig) -> Any:
         settings["reward_hidden"] = tuple(settings["reward_hidden"])
     sparsity = settings.get("reward_sparsity")
     if isinstance(sparsity, Mapping):
-        check_keys(
-            sparsity, ["density", "layers", "distribution", "updater"], f"{prefix}reward_sparsity."
-        )
+        keys = ["density", "fan_in", "layers", "distribution", "updater"]
+        check_keys(sparsity, keys, f"{prefix}reward_sparsity.")
         sparsity = dict(sparsity)
         if "updater" in sparsity:
             sparsity["updater"] = build_updater(

@@ -34,7 +34,7 @@ R2N = {
     "env": {"id": "Pendulum-v1", "noise_fraction": 0.75},
     "algo_kwargs": {"learning_starts": 50, "batch_size": 32},
     "policy_kwargs": {"net_arch": [16, 16]},
-    "preference": {"reward_hidden": [16, 16], "reward_epochs": 5, "reward_batch_size": 16,
+    "preference": {"reward_hidden": [16, 16], "reward_steps": 5, "reward_batch_size": 16,
                    "segment_length": 10, "labels_per_session": 8, "session_every": 100,
                    "budget": 200, "unsupervised_steps": 50},
 }  # fmt: skip

@@ -27,7 +27,7 @@ from sparse_rl import sparse_nets as sn
 
 SMALL = {
     "reward_hidden": (16, 16),
-    "reward_epochs": 5,
+    "reward_steps": 5,
     "reward_batch_size": 16,
     "segment_length": 10,
     "labels_per_session": 8,
@@ -92,8 +92,8 @@ def test_r2n_reward_models_have_sparse_input_layers(trained: PrefSAC) -> None:
     sparsity = trained.reward_model.sparsity
     assert sparsity is not None
     assert sorted(sparsity.masks) == ["members.0.0", "members.1.0", "members.2.0"]
-    for mask in sparsity.masks.values():
-        assert int(mask.sum()) == round(0.2 * mask.numel())
+    for mask in sparsity.masks.values():  # fan-in 8 of 13 inputs for each of 16 hidden units
+        assert int(mask.sum()) == 8 * 16
 
 
 def test_diagnostics_are_logged(trained: PrefSAC) -> None:
@@ -152,16 +152,32 @@ def test_float64_observations_are_labelled_losslessly(tmp_path: Path) -> None:
     assert len(batch) > 0 and batch.obs0.dtype == np.float64
 
 
-def test_no_target_accuracy_trains_every_epoch(tmp_path: Path) -> None:
-    """None turns off B-Pref's early stop, so R2N's topology updates get reward steps to act on."""
+def test_reward_models_train_a_fixed_number_of_steps_per_session(tmp_path: Path) -> None:
+    """The default: reward_steps per session, however few labels (no early stop on them)."""
     import csv
 
-    model = agent(tmp_path, r2n(**{**SMALL, "reward_target_accuracy": None, "budget": 8}))
+    model = agent(tmp_path, r2n(**{**SMALL, "budget": 8}))
     model.learn(200, log_interval=1)
     with (Path(model.logger.get_dir()) / "progress.csv").open() as f:
         steps = {row["pbrl/reward_steps"] for row in csv.DictReader(f)} - {""}
-    # 8 labels in batches of 16: one step per epoch, every one of the 5 epochs.
     assert {float(s) for s in steps} == {5.0}
+
+
+def test_bpref_epochs_with_early_stop_still_available(tmp_path: Path) -> None:
+    """reward_epochs + reward_target_accuracy is B-Pref's way: at most epochs x batches steps."""
+    settings = {**SMALL, "reward_steps": None, "reward_epochs": 3, "budget": 8}
+    model = agent(tmp_path, pebble(**settings, reward_target_accuracy=0.97))
+    model.learn(200)
+    assert len(model.label_store) == 8  # 8 labels in batches of 16: 1 step per epoch, <= 3
+
+
+def test_r2n_defaults_are_the_documented_design() -> None:
+    config = r2n(budget=200, labels_per_session=20, reward_steps=100)
+    assert config.reward_input_l1 > 0 and config.reward_sparsity["fan_in"] == 8
+    updater = config.reward_sparsity["updater"]
+    assert isinstance(updater, sn.RigL) and updater.grow == "input_strength"
+    assert updater.end_step == 750  # cosine-annealed over 75% of 10 sessions x 100 steps
+    assert pebble().reward_sparsity is None and pebble().reward_input_l1 == 0
 
 
 def test_pebble_reward_models_are_dense(tmp_path: Path) -> None:
@@ -198,7 +214,7 @@ KILLED_RUN = textwrap.dedent(
     from sparse_rl import envs
     from sparse_rl.agents.pbrl import PrefSAC, r2n
     run = sys.argv[1]
-    config = r2n(reward_hidden=(16, 16), reward_epochs=5, reward_batch_size=16, segment_length=10,
+    config = r2n(reward_hidden=(16, 16), reward_steps=5, reward_batch_size=16, segment_length=10,
                  labels_per_session=8, session_every=100, budget=10_000, unsupervised_steps=0)
     env = envs.NoisyFeatures(gym.make("Pendulum-v1"), noise_fraction=0.75)
     model = PrefSAC("MlpPolicy", env, preference=config, label_store=run + "/labels.sqlite",
@@ -252,6 +268,11 @@ def test_killed_run_resumes_with_every_label(tmp_path: Path) -> None:
         ({"segment_length": 0}, "segment_length must be a positive integer"),
         ({"entropy_space": "none"}, "set unsupervised_steps=0"),
         ({"reward_target_accuracy": 1.5}, "reward_target_accuracy"),
+        ({"reward_target_accuracy": 0.97}, "reward_target_accuracy stops epoch training"),
+        ({"reward_epochs": 50}, "set one of reward_steps"),
+        ({"reward_steps": None}, "set one of reward_steps"),
+        ({"reward_steps": 0}, "reward_steps must be a positive integer"),
+        ({"reward_input_l1": -0.1}, "reward_input_l1 must be a number >= 0"),
     ],
 )
 def test_bad_settings(overrides: dict, match: str) -> None:

@@ -81,6 +81,57 @@ def test_training_stops_at_target_accuracy() -> None:
     assert stats.steps < 200 * 2  # stopped well before the last epoch
 
 
+def test_training_runs_exactly_the_steps_asked() -> None:
+    model = small()
+    o0, a0, o1, a1, y = pairs(40, seed=2)  # 2 batches a pass: 7 steps cross pass boundaries
+    assert model.train(o0, a0, o1, a1, y, steps=7).steps == 7
+    with pytest.raises(ValueError, match="not both"):
+        model.train(o0, a0, o1, a1, y, steps=7, epochs=2)
+    with pytest.raises(ValueError, match="pass epochs with it"):
+        model.train(o0, a0, o1, a1, y, target_accuracy=0.9)
+
+
+def test_input_l1_drives_noise_weights_to_zero() -> None:
+    o0, a0, o1, a1, y = pairs(512, seed=5)
+
+    def noise_share(l1: float) -> float:
+        model = RewardModel(OBS, ACT, members=2, hidden=(32, 32), lr=3e-3, input_l1=l1, seed=5)
+        model.train(o0, a0, o1, a1, y, steps=150)
+        mass = sum(m[0].weight.detach().abs().sum(0) for m in model.ensemble.members)
+        return float(mass[3:OBS].mean() / mass[REAL].mean())
+
+    plain, penalised = noise_share(0.0), noise_share(0.03)
+    assert penalised < 0.5 * plain  # measured 0.06 vs 0.49
+
+
+def test_r2n_input_layer_finds_the_real_features() -> None:
+    """R2N's design (fan-in, L1, RigL growing at strong inputs) on 40 features, 3 real."""
+    from sparse_rl.agents.pbrl import r2n_reward_sparsity
+
+    rng = np.random.default_rng(6)
+    n, obs = 512, 40
+    o0, o1 = (rng.normal(size=(n, T, obs)).astype(np.float32) for _ in range(2))
+    a0, a1 = (np.zeros((n, T, ACT), np.float32) for _ in range(2))
+    w = np.array([1.0, -0.7, 0.5], dtype=np.float32)
+    y = ((o1[..., REAL] @ w).sum(1) > (o0[..., REAL] @ w).sum(1)).astype(np.float32)
+    model = RewardModel(obs, ACT, members=2, hidden=(32, 32), lr=3e-3, batch_size=64,
+                        sparsity=r2n_reward_sparsity(400), input_l1=0.03, seed=6)  # fmt: skip
+    assert model.sparsity is not None
+    start = model.input_connectivity()
+    model.train(o0, a0, o1, a1, y, steps=400)
+    conn = model.input_connectivity()
+    real, noise = conn[:, REAL].mean(), np.delete(conn, REAL, axis=1).mean()
+    assert start[:, REAL].mean() < 10 and real > 3 * noise  # measured 28 vs 6
+    assert model.sparsity.stats().layers[0].active == 8 * 32
+
+
+def test_fan_in_sets_the_input_density() -> None:
+    model = small(sparsity={"fan_in": 7})
+    stats = model.sparsity.stats()  # type: ignore[union-attr]
+    assert all(layer.active == 7 * 32 for layer in stats.layers)
+    assert small(sparsity={"fan_in": 100}).sparsity.stats().layers[0].density == 1.0  # type: ignore[union-attr]
+
+
 def test_reward_in_chunks_equals_one_pass() -> None:
     model = small()
     rng = np.random.default_rng(0)
@@ -157,6 +208,9 @@ def test_loading_sparse_into_dense_fails_clearly() -> None:
         ({"densty": 0.2}, "unknown keys"),
         ({"layers": "hidden"}, "layers='hidden' is not valid"),
         ({"density": 2.0}, "density"),
+        ({"density": 0.2, "fan_in": 4}, "density or fan_in, not both"),
+        ({"fan_in": 0}, "fan_in must be a number > 0"),
+        ({"fan_in": 4, "layers": "all"}, "fan_in applies to layers='input' only"),
     ],
 )
 def test_bad_sparsity_settings(sparsity: dict, match: str) -> None:

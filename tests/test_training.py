@@ -197,7 +197,7 @@ R2N_TINY = {
     "algo": "r2n",
     "env__noise_fraction": 0.75,
     "algo_kwargs": {"learning_starts": 50, "batch_size": 32},
-    "preference": {"reward_hidden": [16, 16], "reward_epochs": 5, "reward_batch_size": 16,
+    "preference": {"reward_hidden": [16, 16], "reward_steps": 5, "reward_batch_size": 16,
                    "segment_length": 10, "labels_per_session": 8, "session_every": 100,
                    "budget": 48, "unsupervised_steps": 50},
     "eval__every": 150,

@@ -329,3 +329,27 @@ def test_remove_detaches_hooks() -> None:
     train(model, optimizer, regression_batches(1, 6, 2))
     assert sparsity.step_count == 0
     assert torch.count_nonzero(model[0].weight.grad) > int(sparsity.masks["0"].sum())
+
+
+def test_rigl_input_strength_grows_the_strongest_input_first() -> None:
+    """grow="input_strength": the input whose active connections are strongest (mean |w|) is
+    grown first, though a weak input has the largest gradients."""
+    weight = torch.zeros(4, 3)
+    mask = torch.zeros(4, 3, dtype=torch.bool)
+    mask[0, 0] = mask[0, 1] = mask[1, 2] = True
+    weight[0, 0], weight[0, 1], weight[1, 2] = 1.0, 0.01, 0.02
+    grad = torch.ones(4, 3)
+    grad[:, 1] = 5.0  # the largest gradients sit on a weak input (scores: 1 + 0.2 vs 0.01 + 1)
+    updater = sn.RigL(interval=1, drop_fraction=0.5, grow="input_strength")
+    new = updater.new_mask(weight, mask, grad, 3, 0.5, torch.Generator().manual_seed(0))
+    assert int(new.sum()) == 3 and new[0, 0]
+    assert int(new[:, 0].sum()) == 3  # input 0 took both regrown slots
+    plain = sn.RigL(interval=1, drop_fraction=0.5).new_mask(
+        weight, mask, grad, 3, 0.5, torch.Generator().manual_seed(0)
+    )
+    assert int(plain[:, 1].sum()) >= 2  # RigL follows the gradient instead
+
+
+def test_rigl_growth_choice_is_checked() -> None:
+    with pytest.raises(ValueError, match="grow='magnitude' is not valid"):
+        sn.RigL(grow="magnitude")

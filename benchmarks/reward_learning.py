@@ -1,0 +1,250 @@
+"""Reward learning from preferences under noise features, offline: which reward model finds the
+real features? No SAC: fixed datasets of segment pairs (``reward_data.py``), oracle labels, one
+training run per (task, noise fraction, labels, arm, seed), scored on fresh held-out pairs.
+
+Arms (every torch arm: 3 members × [64, 64, 64], segments of 25 steps, batch 128, Adam 3e-4,
+the settings of ``make demo``):
+
+- ``pebble-bpref``: PEBBLE as B-Pref trains it: up to 50 epochs, stop at 97% label accuracy.
+- ``pebble``: PEBBLE, dense, ``STEPS`` gradient steps (the package's default training).
+- ``pebble+l1``: the same with R2N's L1 penalty on the input layer (the strongest dense baseline).
+- ``imitation``: the ``imitation`` library's reward net and trainer on the same pairs, about
+  ``STEPS`` steps (install: ``python benchmarks/imitation_arm.py --install``).
+- ``r2n-set``: R2N as published: input layer 80% sparse, SET dropping 5% every 100 steps.
+- ``r2n``: R2N as the package builds it (``agents.r2n()``: fan-in 8, L1, RigL growing at strong
+  inputs, drop fraction annealed to zero).
+
+Metrics: accuracy on 2000 fresh pairs of held-out episodes (strict labels), Pearson r of the
+learned and the true reward on every held-out transition, active input connections per real
+and per noise feature (mean over members; 64 = all hidden units), training wall time.
+
+Run (resumable, one thread per process; ``--jobs 2`` runs two processes)::
+
+    python benchmarks/reward_learning.py run --jobs 2
+    python benchmarks/reward_learning.py report
+
+Rows go to ``results/reward_learning/rows.jsonl`` as they finish; ``report`` writes
+``results/reward_learning.{md,png}`` with 95% bootstrap intervals over seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+OUT = RESULTS / "reward_learning"
+ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
+STEPS = 600
+SEGMENT = 25
+HIDDEN = (64, 64, 64)
+EPISODES, LENGTH, TRAIN_EPISODES = 80, 200, 60
+TEST_PAIRS = 2000
+SEEDS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    noise: float
+    labels: int
+    arm: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}|{self.noise}|{self.labels}|{self.arm}|{self.seed}"
+
+
+def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = ARMS) -> list[Cell]:
+    """Noise sweep and label sweep on Pendulum; two harder tasks at 95% noise."""
+    points = [("Pendulum-v1", f, 500) for f in (0.8, 0.9, 0.95, 0.98, 0.99)]
+    points += [("Pendulum-v1", 0.98, n) for n in (100, 2000)]
+    points += [(task, 0.95, 500) for task in ("HalfCheetah-v5", "walker-walk")]
+    return [Cell(t, f, n, a, s) for t, f, n in points for a in arms for s in seeds]
+
+
+@cache
+def _episodes(task: str) -> Any:
+    from reward_data import collect
+
+    return collect(task, EPISODES, LENGTH, seed=0)
+
+
+def _data(cell: Cell) -> dict[str, np.ndarray]:
+    from reward_data import gather, sample_pairs
+
+    data = _episodes(cell.task)
+    columns = data.at_noise(cell.noise)
+    train = sample_pairs(
+        data, np.arange(TRAIN_EPISODES), cell.labels, SEGMENT, np.random.default_rng(cell.seed)
+    )
+    test = sample_pairs(
+        data, np.arange(TRAIN_EPISODES, EPISODES), TEST_PAIRS, SEGMENT, np.random.default_rng(10**6)
+    )
+    out: dict[str, np.ndarray] = {"labels": train.labels, "test_labels": test.labels}
+    for name, pairs in (("", train), ("test_", test)):
+        out[f"{name}obs0"], out[f"{name}act0"] = gather(data, pairs.first, SEGMENT, columns)
+        out[f"{name}obs1"], out[f"{name}act1"] = gather(data, pairs.second, SEGMENT, columns)
+    held = np.arange(TRAIN_EPISODES, EPISODES)
+    out["eval_obs"] = data.obs[held][..., columns].reshape(-1, len(columns))
+    out["eval_act"] = data.act[held].reshape(-1, data.act.shape[-1])
+    out["eval_rew"] = data.rew[held].reshape(-1)
+    return out
+
+
+def _preference(arm: str) -> Any:
+    from sparse_rl import agents
+    from sparse_rl import sparse_nets as sn
+
+    base = {"reward_hidden": HIDDEN, "budget": 1, "labels_per_session": 1, "reward_steps": STEPS}
+    if arm == "pebble-bpref":
+        return agents.pebble(
+            **{**base, "reward_steps": None}, reward_epochs=50, reward_target_accuracy=0.97
+        )
+    if arm == "pebble":
+        return agents.pebble(**base)
+    if arm == "pebble+l1":
+        return agents.pebble(**base, reward_input_l1=agents.r2n().reward_input_l1)
+    if arm == "r2n-set":
+        sparsity = {"density": 0.2, "layers": "input", "updater": sn.SET(100, 0.05)}
+        return agents.r2n(**base, reward_sparsity=sparsity, reward_input_l1=0.0)
+    if arm == "r2n":  # one session of STEPS steps: anneal over them, as a run anneals over all
+        return agents.r2n(**base)
+    raise ValueError(f"arm={arm!r} is not valid; choose one of {list(ARMS)}.")
+
+
+def run_cell(cell: Cell) -> dict[str, Any]:
+    """Train one arm on one cell's labels; score it on the held-out pairs and transitions."""
+    import torch
+    from sparse_rl.agents import RewardModel
+
+    torch.set_num_threads(1)
+    d = _data(cell)
+    obs_dim, act_dim = d["obs0"].shape[-1], d["act0"].shape[-1]
+    train = [d[k] for k in ("obs0", "act0", "obs1", "act1", "labels")]
+    start = time.perf_counter()
+    conn = None
+    if cell.arm == "imitation":
+        from imitation_arm import train_imitation_reward
+
+        reward = train_imitation_reward(*train, steps=STEPS, seed=cell.seed)
+        steps = STEPS
+    else:
+        cfg = _preference(cell.arm)
+        model = RewardModel(
+            obs_dim, act_dim, cfg.ensemble_size, cfg.reward_hidden, cfg.reward_lr,
+            cfg.reward_batch_size, cfg.reward_sparsity, cfg.reward_input_l1, cfg.reward_input_l2,
+            seed=cell.seed,
+        )  # fmt: skip
+        stats = model.train(
+            *train, epochs=cfg.reward_epochs, target_accuracy=cfg.reward_target_accuracy,
+            steps=cfg.reward_steps,
+        )  # fmt: skip
+        reward, steps, conn = model.reward, stats.steps, model.input_connectivity()
+    seconds = time.perf_counter() - start
+    accuracy = _pair_accuracy(reward, d)
+    learned = reward(d["eval_obs"], d["eval_act"])
+    row: dict[str, Any] = {
+        **asdict(cell),
+        "accuracy": accuracy,
+        "correlation": float(np.corrcoef(learned, d["eval_rew"])[0, 1]),
+        "steps": int(steps),
+        "seconds": seconds,
+    }
+    if conn is not None:
+        real = np.arange(len(_episodes(cell.task).real))  # real features come first
+        row["real_connections"] = float(conn[:, real].mean())
+        row["noise_connections"] = float(np.delete(conn, real, axis=1).mean())
+        row["connections"] = conn.mean(0).round(2).tolist()  # per feature, for the picture
+    return row
+
+
+def _pair_accuracy(reward: Any, d: dict[str, np.ndarray]) -> float:
+    labels = d["test_labels"]
+    strict = labels != 0.5
+    returns = []
+    for k in ("0", "1"):
+        obs, act = d[f"test_obs{k}"], d[f"test_act{k}"]
+        n, t = obs.shape[:2]
+        returns.append(reward(obs.reshape(n * t, -1), act.reshape(n * t, -1)).reshape(n, t).sum(1))
+    return float(((returns[1] > returns[0]) == (labels > 0.5))[strict].mean())
+
+
+def _worker(cells: list[Cell], path: Path) -> None:
+    os.environ["TQDM_DISABLE"] = "1"  # imitation's trainer always draws a progress bar
+    sys.path.insert(0, str(Path(__file__).parent))
+    for cell in cells:
+        row = run_cell(cell)
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(
+            f"{cell.key}: accuracy {row['accuracy']:.3f}, r {row['correlation']:.2f}, "
+            f"{row['seconds']:.0f} s",
+            flush=True,
+        )
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(args: argparse.Namespace) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "rows.jsonl"
+    done = {Cell(**{k: r[k] for k in Cell.__dataclass_fields__}).key for r in read_rows(path)}
+    todo = [c for c in grid(args.seeds, args.arms) if c.key not in done]
+    print(f"{len(todo)} runs to do, {len(done)} done; rows go to {path}")
+    # Each process takes whole tasks in turn, so a task's episodes are collected once per process.
+    shards: list[list[Cell]] = [[] for _ in range(args.jobs)]
+    for i, cell in enumerate(sorted(todo, key=lambda c: (c.task, c.noise, c.labels, c.seed))):
+        shards[i % args.jobs].append(cell)
+    meta = OUT / "machine.json"
+    if not meta.exists():
+        from _machine import machine_info
+
+        meta.write_text(json.dumps(machine_info(), indent=1) + "\n")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker, args=(s, path)) for s in shards if s]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if any(w.exitcode for w in workers):
+        sys.exit("a worker failed; re-run to resume")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    go = sub.add_parser("run", help="train every missing (cell, arm, seed); resumable")
+    go.add_argument("--jobs", type=int, default=2, help="processes, one thread each")
+    go.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    go.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    sub.add_parser("report", help="write results/reward_learning.{md,png}")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args)
+    else:
+        from reward_learning_report import write_report
+
+        command = "python benchmarks/reward_learning.py " + shlex.join(argv or sys.argv[1:])
+        write_report(read_rows(OUT / "rows.jsonl"), RESULTS, command)
+
+
+if __name__ == "__main__":
+    main()

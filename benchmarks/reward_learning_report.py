@@ -1,0 +1,194 @@
+"""Tables and figure of the offline reward-learning benchmark (``reward_learning.py report``)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparse_rl.reporting import bootstrap_mean_ci
+
+ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
+COLORS = {
+    "pebble-bpref": "#bbbbbb",
+    "pebble": "#777777",
+    "pebble+l1": "#1f77b4",
+    "imitation": "#9467bd",
+    "r2n-set": "#ff7f0e",
+    "r2n": "#d62728",
+}
+REPS = 10_000
+
+
+def _ci(values: Sequence[float]) -> tuple[float, float, float]:
+    v = np.asarray(values, dtype=float)[:, None]
+    low, high = bootstrap_mean_ci(v, REPS, seed=0)
+    return float(v.mean()), float(low[0]), float(high[0])
+
+
+def _fmt(values: Sequence[float], digits: int = 3) -> str:
+    if not values:
+        return "-"
+    mean, low, high = _ci(values)
+    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def _groups(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, list[dict[str, Any]]]]:
+    out: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        out[(row["task"], row["noise"], row["labels"])][row["arm"]].append(row)
+    return out
+
+
+def _table(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    lines = [
+        "| task | noise | labels | arm | seeds | held-out pair accuracy | reward r "
+        "| real / noise conn. | time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (task, noise, labels), arms in sorted(groups.items()):
+        for arm in ARMS:
+            rs = arms.get(arm, [])
+            if not rs:
+                continue
+            conn = "-"
+            if "real_connections" in rs[0] and arm.startswith("r2n"):
+                real = np.mean([r["real_connections"] for r in rs])
+                fake = np.mean([r["noise_connections"] for r in rs])
+                conn = f"{real:.1f} / {fake:.1f} (×{real / fake:.1f})"
+            seconds = np.median([r["seconds"] for r in rs])
+            accuracy = _fmt([r["accuracy"] for r in rs])
+            correlation = _fmt([r["correlation"] for r in rs], 2)
+            lines.append(
+                f"| {task} | {noise} | {labels} | {arm} | {len(rs)} | {accuracy} "
+                f"| {correlation} | {conn} | {seconds:.0f} |"
+            )
+    return lines
+
+
+def _verdicts(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
+    """Each goal of the issue, per cell: met when the 95% intervals do not overlap."""
+    lines = [
+        "| task | noise | labels | r2n > pebble | r2n ≥ pebble+l1 | pebble ≥ imitation "
+        "| r2n real/noise ≥ 3 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def acc(arms: dict[str, list[dict[str, Any]]], arm: str) -> tuple[float, float, float] | None:
+        rs = arms.get(arm)
+        return _ci([r["accuracy"] for r in rs]) if rs else None
+
+    for (task, noise, labels), arms in sorted(groups.items()):
+        r2n, pebble, l1, imit = (acc(arms, a) for a in ("r2n", "pebble", "pebble+l1", "imitation"))
+        cells = []
+        if r2n and pebble:
+            cells.append(
+                "yes" if r2n[1] > pebble[2] else "no (overlap)" if r2n[0] > pebble[0] else "no"
+            )
+        else:
+            cells.append("-")
+        if r2n and l1:
+            verdict = "better" if r2n[1] > l1[2] else "worse" if r2n[2] < l1[1] else "tie"
+            cells.append(f"{verdict} ({r2n[0] - l1[0]:+.3f})")
+        else:
+            cells.append("-")
+        if pebble and imit:
+            verdict = "yes" if pebble[0] >= imit[0] else "no"
+            cells.append(f"{verdict} ({pebble[0] - imit[0]:+.3f})")
+        else:
+            cells.append("-")
+        rs = arms.get("r2n", [])
+        if rs:
+            ratio = np.mean([r["real_connections"] for r in rs]) / np.mean(
+                [r["noise_connections"] for r in rs]
+            )
+            cells.append(f"{'yes' if ratio >= 3 else 'no'} (×{ratio:.1f})")
+        else:
+            cells.append("-")
+        lines.append(f"| {task} | {noise} | {labels} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+
+    def curve(ax: Any, points: list[tuple[float, tuple]], arm: str) -> None:
+        xs, mean, low, high = [], [], [], []
+        for x, key in points:
+            rs = groups.get(key, {}).get(arm)
+            if rs:
+                m, lo, hi = _ci([r["accuracy"] for r in rs])
+                xs.append(x), mean.append(m), low.append(lo), high.append(hi)
+        if xs:
+            ax.plot(xs, mean, "o-", color=COLORS[arm], label=arm)
+            ax.fill_between(xs, low, high, color=COLORS[arm], alpha=0.2)
+
+    noises = sorted({k[1] for k in groups if k[0] == "Pendulum-v1" and k[2] == 500})
+    labels = sorted({k[2] for k in groups if k[0] == "Pendulum-v1" and k[1] == 0.98})
+    for arm in ARMS:
+        curve(axes[0], [(f, ("Pendulum-v1", f, 500)) for f in noises], arm)
+        curve(axes[1], [(n, ("Pendulum-v1", 0.98, n)) for n in labels], arm)
+    axes[0].set(xlabel="noise fraction", ylabel="held-out pair accuracy",
+                title="Pendulum, 500 labels")  # fmt: skip
+    axes[1].set(xlabel="labels", xscale="log", title="Pendulum, 98% noise")
+    axes[0].legend(fontsize=8)
+
+    ax = axes[2]  # which inputs each reward model reads: connections per feature, seed 0
+    key = ("Pendulum-v1", 0.95, 500)
+    width = 0.4
+    for i, arm in enumerate(("r2n-set", "r2n")):
+        rs = [r for r in groups.get(key, {}).get(arm, []) if r["seed"] == 0]
+        if rs:
+            conn = np.asarray(rs[0]["connections"])
+            ax.bar(np.arange(len(conn)) + i * width, conn, width, color=COLORS[arm], label=arm)
+    ax.axvspan(-0.5, 2.5, color="green", alpha=0.12, label="real features")
+    ax.set(
+        xlabel="input feature (0-2 real, then noise, last: action)",
+        ylabel="active connections (of 64)",
+        title="Pendulum, 95% noise, 500 labels, seed 0",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(rows: list[dict[str, Any]], results: Path, command: str) -> Path:
+    groups = _groups(rows)
+    machine = results / "reward_learning" / "machine.json"
+    info = json.loads(machine.read_text()) if machine.exists() else {}
+    md = [
+        "# Reward learning under noise features, offline (no SAC)",
+        "",
+        f"Command: `python benchmarks/reward_learning.py run --jobs 2` then `{command}`. "
+        f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, "
+        f"torch {info.get('torch', '?')}, one thread per run. Raw rows: "
+        "`reward_learning/rows.jsonl`.",
+        "",
+        "Settings in `benchmarks/reward_learning.py` (arms, data, metrics). Mean over seeds with "
+        "95% bootstrap interval; real / noise conn. = active input connections per real / per "
+        "noise feature (of 64 hidden units, mean over members); time = median seconds of one "
+        "training run.",
+        "",
+        *_table(groups),
+        "",
+        "## Goals, cell by cell (95% intervals)",
+        "",
+        *_verdicts(groups),
+        "",
+        "Figure: `reward_learning.png`. Analysis: `docs/reward_learning.md`.",
+        "",
+    ]
+    path = results / "reward_learning.md"
+    path.write_text("\n".join(md))
+    _plot(groups, results / "reward_learning.png")
+    return path
