@@ -14,6 +14,9 @@ the settings of ``make demo``):
 - ``r2n``: R2N as the package builds it (``agents.r2n()``: fan-in 8, L1, RigL growing at strong
   inputs, drop fraction annealed to zero).
 
+Ablations of ``r2n`` (one change each, on a few cells): ``r2n-rigl`` grows by |g| only (plain
+RigL), ``r2n-density0.2`` has a fixed density 0.2 instead of fan-in 8, ``r2n-nol1`` has no L1.
+
 Metrics: accuracy on 2000 fresh pairs of held-out episodes (strict labels), Pearson r of the
 learned and the true reward on every held-out transition, active input connections per real
 and per noise feature (mean over members; 64 = all hidden units), training wall time.
@@ -30,6 +33,7 @@ Rows go to ``results/reward_learning/rows.jsonl`` as they finish; ``report`` wri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -47,6 +51,7 @@ import numpy as np
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS / "reward_learning"
 ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
+ABLATIONS = ("r2n-rigl", "r2n-density0.2", "r2n-nol1")
 STEPS = 600
 SEGMENT = 25
 HIDDEN = (64, 64, 64)
@@ -68,12 +73,20 @@ class Cell:
         return f"{self.task}|{self.noise}|{self.labels}|{self.arm}|{self.seed}"
 
 
-def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = ARMS) -> list[Cell]:
-    """Noise sweep and label sweep on Pendulum; two harder tasks at 95% noise."""
+def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = (*ARMS, *ABLATIONS)) -> list[Cell]:
+    """Noise sweep and label sweep on Pendulum; two harder tasks at 95% noise; the ablations on
+    Pendulum at 95-99% noise and HalfCheetah at 95%."""
+    arms = list(arms)
     points = [("Pendulum-v1", f, 500) for f in (0.8, 0.9, 0.95, 0.98, 0.99)]
     points += [("Pendulum-v1", 0.98, n) for n in (100, 2000)]
     points += [(task, 0.95, 500) for task in ("HalfCheetah-v5", "walker-walk")]
-    return [Cell(t, f, n, a, s) for t, f, n in points for a in arms for s in seeds]
+    main = [a for a in arms if a in ARMS]
+    cells = [Cell(t, f, n, a, s) for t, f, n in points for a in main for s in seeds]
+    ablated = [("Pendulum-v1", f, 500) for f in (0.95, 0.98, 0.99)] + [
+        ("HalfCheetah-v5", 0.95, 500)
+    ]
+    chosen = [a for a in arms if a in ABLATIONS]
+    return cells + [Cell(t, f, n, a, s) for t, f, n in ablated for a in chosen for s in seeds]
 
 
 @cache
@@ -123,7 +136,18 @@ def _preference(arm: str) -> Any:
         return agents.r2n(**base, reward_sparsity=sparsity, reward_input_l1=0.0)
     if arm == "r2n":  # one session of STEPS steps: anneal over them, as a run anneals over all
         return agents.r2n(**base)
-    raise ValueError(f"arm={arm!r} is not valid; choose one of {list(ARMS)}.")
+    r2n = agents.r2n(**base)
+    sparsity = dict(r2n.reward_sparsity or {})
+    if arm == "r2n-rigl":
+        sparsity["updater"] = dataclasses.replace(sparsity["updater"], grow="gradient")
+    elif arm == "r2n-density0.2":
+        del sparsity["fan_in"]
+        sparsity["density"] = 0.2
+    elif arm == "r2n-nol1":
+        return dataclasses.replace(r2n, reward_input_l1=0.0)
+    else:
+        raise ValueError(f"arm={arm!r} is not valid; choose one of {[*ARMS, *ABLATIONS]}.")
+    return dataclasses.replace(r2n, reward_sparsity=sparsity)
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
@@ -234,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     go = sub.add_parser("run", help="train every missing (cell, arm, seed); resumable")
     go.add_argument("--jobs", type=int, default=2, help="processes, one thread each")
     go.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    go.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    go.add_argument("--arms", nargs="+", default=[*ARMS, *ABLATIONS], choices=[*ARMS, *ABLATIONS])
     sub.add_parser("report", help="write results/reward_learning.{md,png}")
     args = parser.parse_args(argv)
     if args.command == "run":

@@ -12,8 +12,14 @@ import numpy as np
 
 from sparse_rl.reporting import bootstrap_mean_ci
 
-ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
+ARMS = (
+    "pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n",
+    "r2n-rigl", "r2n-density0.2", "r2n-nol1",
+)  # fmt: skip
 COLORS = {
+    "r2n-rigl": "#e377c2",
+    "r2n-density0.2": "#8c564b",
+    "r2n-nol1": "#bcbd22",
     "pebble-bpref": "#bbbbbb",
     "pebble": "#777777",
     "pebble+l1": "#1f77b4",
@@ -97,7 +103,7 @@ def _verdicts(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]
         else:
             cells.append("-")
         if pebble and imit:
-            verdict = "yes" if pebble[0] >= imit[0] else "no"
+            verdict = "yes" if pebble[0] >= imit[0] else "tie" if pebble[2] >= imit[1] else "no"
             cells.append(f"{verdict} ({pebble[0] - imit[0]:+.3f})")
         else:
             cells.append("-")
@@ -134,7 +140,7 @@ def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> N
 
     noises = sorted({k[1] for k in groups if k[0] == "Pendulum-v1" and k[2] == 500})
     labels = sorted({k[2] for k in groups if k[0] == "Pendulum-v1" and k[1] == 0.98})
-    for arm in ARMS:
+    for arm in ARMS[:6]:
         curve(axes[0], [(f, ("Pendulum-v1", f, 500)) for f in noises], arm)
         curve(axes[1], [(n, ("Pendulum-v1", 0.98, n)) for n in labels], arm)
     axes[0].set(xlabel="noise fraction", ylabel="held-out pair accuracy",

@@ -412,6 +412,7 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
         "pbrl_noise",
         "pbrl_noise_dmc",
         "pbrl_pretraining",
+        "r2n_halfcheetah",
         "r2n_pendulum",
         "sparse_vs_dense_pendulum",
         "visual_distractions",
