@@ -92,8 +92,7 @@ class RewardInputs:
 
 def _input_mass(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Input weight mass per observation feature (mean over members) and the real indices."""
-    from sparse_rl import envs
-    from sparse_rl.training import load_run
+    from sparse_rl.training import load_run, make_env
 
     config, model, _ = load_run(run_dir)
     try:
@@ -103,11 +102,12 @@ def _input_mass(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
             [m[0].weight.detach().abs().sum(0)[:obs_dim].cpu().numpy() for m in ensemble.members],
             axis=0,
         )
-        env = envs.make_env(config.env["id"], noise_fraction=config.env["noise_fraction"])
+        env = make_env(config)
+        env.reset(seed=config.seed)  # where the real features are (a permutation is seeded)
         real = np.asarray(env.get_wrapper_attr("real_indices"))
         env.close()
     finally:
-        model.get_env().close()
+        model.label_store.close()
     return mass, real
 
 
