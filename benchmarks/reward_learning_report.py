@@ -158,7 +158,7 @@ def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> N
             ax.bar(np.arange(len(conn)) + i * width, conn, width, color=COLORS[arm], label=arm)
     ax.axvspan(-0.5, 2.5, color="green", alpha=0.12, label="real features")
     ax.set(
-        xlabel="input feature (0-2 real, then noise, last: action)",
+        xlabel="observation feature (0-2 real, then noise)",
         ylabel="active connections (of 64)",
         title="Pendulum, 95% noise, 500 labels, seed 0",
     )
