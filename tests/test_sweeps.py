@@ -414,6 +414,7 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
         "pbrl_pretraining",
         "r2n_halfcheetah",
         "r2n_pendulum",
+        "r2n_pendulum_schedule",
         "sparse_vs_dense_pendulum",
         "visual_distractions",
     ],
