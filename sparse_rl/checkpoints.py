@@ -3,10 +3,16 @@
 Layout of a checkpoint directory (``RUN_DIR/checkpoints``)::
 
     step-<N>/model.zip           model.save: weights, masks, optimizers, sparsity state
-    step-<N>/replay_buffer.pkl   model.save_replay_buffer (off-policy algorithms only)
-    step-<N>/rng.pkl             random states SB3 does not save (python, numpy, torch, spaces)
-    step-<N>/meta.json           step, time and the sha256 of every file above; written last
+    step-<N>/replay_buffer.npz   the replay buffer's arrays (off-policy algorithms only)
+    step-<N>/rng.json            random states SB3 does not save (python, numpy, torch, spaces)
+    step-<N>/meta.json           step, time, the resolved config and the sha256 of every file
+                                 above; written last
     LATEST                       the name of the newest complete checkpoint (for readers)
+
+Nothing in a checkpoint is unpickled when it is read (:mod:`sparse_rl.safe_io`): the model is
+rebuilt from the config and takes only weights and counters from ``model.zip``. Version-1
+checkpoints (``replay_buffer.pkl``, ``rng.pkl``, sparse-rl before 0.2) still give their weights to
+``eval`` and ``export`` but are never resumed from.
 
 Writing: every file goes into ``.tmp-<N>/`` and is fsynced, then ``meta.json``, then the
 directory; one ``os.rename`` makes it ``step-<N>/`` and ``LATEST`` is replaced atomically (temp
@@ -23,8 +29,6 @@ import hashlib
 import json
 import logging
 import os
-import pickle
-import random
 import re
 import shutil
 import time
@@ -33,22 +37,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from sparse_rl import __version__
+from sparse_rl.safe_io import rng_state, save_buffer
 
 log = logging.getLogger(__name__)
 
 FORMAT = "sparse-rl-checkpoint"
-VERSION = 1
+VERSION = 2
 MODEL, REPLAY_BUFFER, RNG, META, LATEST = (
     "model.zip",
-    "replay_buffer.pkl",
-    "rng.pkl",
+    "replay_buffer.npz",
+    "rng.json",
     "meta.json",
     "LATEST",
 )
+_HEX = re.compile(r"^[0-9a-f]{64}$")
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 _TMP_PREFIX = ".tmp-"
 
@@ -70,12 +73,22 @@ class Checkpoint:
         return self.path / MODEL
 
     @property
+    def resumable(self) -> bool:
+        """Whether its buffer and random states are data-only (version 2): it can be resumed."""
+        return self.meta.get("version") == VERSION and RNG in self.meta["files"]
+
+    @property
     def replay_buffer_path(self) -> Path | None:
         return self.path / REPLAY_BUFFER if REPLAY_BUFFER in self.meta["files"] else None
 
     def rng_state(self) -> dict[str, Any]:
-        with (self.path / RNG).open("rb") as f:
-            return pickle.load(f)  # our own file, its hash verified
+        try:
+            state = json.loads((self.path / RNG).read_text())
+        except (OSError, ValueError) as error:
+            raise CheckpointError(f"{self.path}: {RNG} is unreadable ({error})") from None
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{self.path}: {RNG} is not a JSON object")
+        return state
 
 
 def save_checkpoint(
@@ -97,11 +110,10 @@ def save_checkpoint(
     tmp.mkdir()
     model.save(tmp / MODEL)
     files = [MODEL]
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
-        model.save_replay_buffer(tmp / REPLAY_BUFFER)
+    if getattr(model, "replay_buffer", None) is not None:
+        save_buffer(model.replay_buffer, tmp / REPLAY_BUFFER)
         files.append(REPLAY_BUFFER)
-    with (tmp / RNG).open("wb") as f:
-        pickle.dump(rng_state(model), f)
+    (tmp / RNG).write_text(json.dumps(rng_state(model)))
     files.append(RNG)
     meta = {
         "format": FORMAT,
@@ -124,28 +136,6 @@ def save_checkpoint(
     return Checkpoint(final, step, meta)
 
 
-def rng_state(model: Any) -> dict[str, Any]:
-    """Random states a resumed run continues from (SB3's load re-seeds all of them)."""
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "action_space": model.action_space.np_random.bit_generator.state,
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(model: Any, state: Mapping[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    model.action_space.np_random.bit_generator.state = state["action_space"]
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def step_dirs(directory: str | Path) -> list[Path]:
     """The ``step-<N>`` directories, newest step first (complete or not)."""
     root = Path(directory)
@@ -164,13 +154,23 @@ def verify(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: no {META} (the write did not finish)") from None
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{path}: {META} is unreadable ({error})") from None
-    if (
-        not isinstance(meta, dict)
-        or meta.get("format") != FORMAT
-        or MODEL not in meta.get("files", {})
-    ):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: {META} is not a {FORMAT} description")
-    for name, expected in meta["files"].items():
+    step, files = meta.get("step"), meta.get("files")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path}: {META} has step={step!r}, not a whole number >= 0")
+    if (m := _STEP_DIR.match(path.name)) and int(m.group(1)) != step:
+        raise CheckpointError(f"{path}: {META} says step {step}, the directory another step")
+    if (
+        not isinstance(files, dict)
+        or MODEL not in files
+        or not all(isinstance(h, str) and _HEX.match(h) for h in files.values())
+        or not all(isinstance(n, str) and n and "/" not in n and n != ".." for n in files)
+    ):
+        raise CheckpointError(
+            f"{path}: {META}'s files must map each file name to its sha256, with {MODEL}"
+        )
+    for name, expected in files.items():
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"{path}: {name} is missing")
@@ -182,7 +182,7 @@ def verify(path: str | Path) -> Checkpoint:
             raise CheckpointError(
                 f"{path}: {name} does not match its sha256 (truncated or changed after writing)"
             )
-    return Checkpoint(path, int(meta["step"]), meta)
+    return Checkpoint(path, step, meta)
 
 
 def latest_checkpoint(directory: str | Path, *, repair: bool = False) -> Checkpoint | None:
@@ -205,17 +205,27 @@ def latest_checkpoint(directory: str | Path, *, repair: bool = False) -> Checkpo
             skipped.append((path, str(error)))
     for path, reason in skipped:
         instead = f"using {found.path.name}" if found else "no older checkpoint verifies"
-        moved = ""
         if repair:
-            aside = root / f"corrupt-{path.name}"
-            if aside.exists():
-                shutil.rmtree(aside)
-            os.rename(path, aside)
-            moved = f"; moved to {aside.name}"
-        log.warning("checkpoint skipped: %s; %s%s", reason, instead, moved)
-    if repair and found is not None and skipped:
-        _write_durably(root / LATEST, found.path.name + "\n", atomic=True)
+            set_aside(path, f"{reason}; {instead}")
+        else:
+            log.warning("checkpoint skipped: %s; %s", reason, instead)
+    if repair and found is not None:
+        latest = root / LATEST
+        if not latest.is_file() or latest.read_text().strip() != found.path.name:
+            _write_durably(latest, found.path.name + "\n", atomic=True)
     return found
+
+
+def set_aside(path: str | Path, reason: str) -> Path:
+    """Move a damaged checkpoint to ``corrupt-step-<N>`` (never deleted) and log why."""
+    path = Path(path)
+    aside = path.with_name(f"corrupt-{path.name}")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.rename(path, aside)
+    _fsync_dir(path.parent)
+    log.warning("checkpoint skipped: %s; moved to %s", reason, aside.name)
+    return aside
 
 
 def remove_unfinished(directory: str | Path) -> list[Path]:

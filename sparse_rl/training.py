@@ -52,9 +52,11 @@ from sparse_rl.algorithms import (
     policy_name,
 )
 from sparse_rl.checkpoints import (
+    Checkpoint,
+    CheckpointError,
     latest_checkpoint,
-    restore_rng_state,
     save_checkpoint,
+    set_aside,
     step_dirs,
     write_atomically,
 )
@@ -64,6 +66,8 @@ from sparse_rl.config import (
     algorithm,
     check_mode,
     config_differences,
+    config_from_dict,
+    config_to_dict,
     dump_config,
     eval_modes,
     eval_seed,
@@ -72,6 +76,7 @@ from sparse_rl.config import (
     method_label,
     observation_kind,
 )
+from sparse_rl.safe_io import UnsafeStateError, load_buffer, restore_model, restore_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +113,31 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 
 
 def _done_steps(run_dir: Path) -> int | None:
+    """Steps ``done.json`` records; None when it is missing or damaged (reported, not fatal)."""
     path = run_dir / DONE_FILE
-    return int(json.loads(path.read_text())["steps"]) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        steps = json.loads(path.read_text())["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps={steps!r}")
+        return steps
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        log.warning("%s is damaged (%s): the run counts as not finished.", path, error)
+        return None
 
 
 def _config_steps(run_dir: Path) -> int:
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise RunError(f"{run_dir} holds no run: {CONFIG_FILE} is missing.")
-    return int(yaml.safe_load(path.read_text())["steps"])
+    try:
+        steps = yaml.safe_load(path.read_text())["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise ValueError(f"steps={steps!r}")
+        return steps
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as error:
+        raise RunError(f"{path} is damaged ({' '.join(str(error).split())}).") from None
 
 
 # -- env and model -------------------------------------------------------------------------------
@@ -176,11 +197,20 @@ def build_model(config: RunConfig, env: Any, run_dir: str | Path) -> Any:
 
 
 def load_model(config: RunConfig, path: str | Path, run_dir: str | Path, env: Any = None) -> Any:
-    """The model saved at ``path`` by a run of ``config`` (labels from ``run_dir``)."""
-    extra: dict[str, Any] = {}
-    if algorithm(config).family == "pbrl":
-        extra["label_store_path"] = str(_labels_path(run_dir))
-    return algorithm_class(config).load(path, env=env, device=config.device, **extra)
+    """The model saved at ``path`` by a run of ``config``, on ``env`` (default: a new one).
+
+    Nothing is unpickled (:mod:`sparse_rl.safe_io`): the model is built from ``config`` and takes
+    the file's weights and counters. A pebble / r2n model needs the run's label store.
+    """
+    if algorithm(config).family == "pbrl" and not _labels_path(run_dir).is_file():
+        raise RunError(
+            f"{run_dir}: the label store {_labels_path(run_dir)} is missing; the model's reward "
+            "was learned from it, and a new store would silently drop every label. Put the run's "
+            f"{LABELS_FILE} back."
+        )
+    model = build_model(config, env if env is not None else make_env(config), run_dir)
+    restore_model(model, path)
+    return model
 
 
 def _labels_path(run_dir: str | Path) -> Path:
@@ -265,7 +295,12 @@ def _train_locked(config: RunConfig, run_dir: Path, resume: bool, progress_bar: 
             raise RunError(f"{run_dir} has checkpoints but no {CONFIG_FILE}; cannot resume it.")
         _check_same_run(load_config(config_path), config, run_dir)
         done = _done_steps(run_dir)
-        if done is not None and done >= config.steps:
+        if done is not None and done > config.steps:
+            raise ConfigError(
+                f"steps: {config.steps} is fewer than the {done} steps {run_dir} has trained; "
+                f"give steps >= {done} to extend it. Nothing was changed."
+            )
+        if done is not None and done == config.steps:
             log.info("%s is finished (%d steps); nothing to do.", run_dir, done)
             return run_dir
     _check_device(config.device)
@@ -274,11 +309,7 @@ def _train_locked(config: RunConfig, run_dir: Path, resume: bool, progress_bar: 
 
         torch.set_num_threads(config.threads)
 
-    if exists:
-        if _config_steps(run_dir) != config.steps:
-            write_atomically(config_path, dump_config(config))
-        (run_dir / DONE_FILE).unlink(missing_ok=True)
-    else:
+    if not exists:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_atomically(config_path, dump_config(config))
     try:
@@ -290,6 +321,16 @@ def _train_locked(config: RunConfig, run_dir: Path, resume: bool, progress_bar: 
         if not exists:
             _undo_new_run(run_dir)
         raise
+    if exists:
+        if model.num_timesteps > config.steps:
+            raise ConfigError(
+                f"steps: {config.steps} is fewer than the {model.num_timesteps} steps {run_dir} "
+                f"has trained (its newest checkpoint); give steps >= {model.num_timesteps}. "
+                "Nothing was changed."
+            )
+        if _config_steps(run_dir) != config.steps:
+            write_atomically(config_path, dump_config(config))
+        _remove_done(run_dir)
     log.info("training %s on %s from step %d to %d in %s/", config.algo, config.env.id,
              model.num_timesteps, config.steps, run_dir)  # fmt: skip
     _train_loop(config, model, run_dir, progress_bar)
@@ -307,17 +348,70 @@ def _check_same_run(stored: RunConfig, given: RunConfig, run_dir: Path) -> None:
 
 
 def _resume_model(config: RunConfig, env: Any, run_dir: Path) -> Any | None:
-    checkpoint = latest_checkpoint(run_dir / CHECKPOINTS_DIR, repair=True)
-    if checkpoint is None:
-        log.info("%s has no complete checkpoint: starting from step 0.", run_dir)
-        return None
-    model = load_model(config, checkpoint.model_path, run_dir, env)
-    if checkpoint.replay_buffer_path is not None:
-        model.load_replay_buffer(checkpoint.replay_buffer_path)
-    restore_rng_state(model, checkpoint.rng_state())
-    model.get_env().seed(config.seed + checkpoint.step)  # a new episode, not the first one again
-    log.info("resuming %s from %s", run_dir, checkpoint.path)
-    return model
+    """The model of the newest checkpoint that loads; a damaged one is set aside for the next."""
+    while (checkpoint := latest_checkpoint(run_dir / CHECKPOINTS_DIR, repair=True)) is not None:
+        if not checkpoint.resumable:
+            raise RunError(
+                f"{checkpoint.path} was written by sparse-rl < 0.2, whose replay buffer and random "
+                "states are pickles; resuming would unpickle them and could run code from the "
+                "files. Its weights still serve sparse-rl eval / export; resume with the version "
+                "that wrote it, or start a new run."
+            )
+        _check_checkpoint_config(checkpoint, config)
+        try:
+            model = load_model(config, checkpoint.model_path, run_dir, env)
+            if model.num_timesteps != checkpoint.step:
+                raise UnsafeStateError(
+                    f"model.zip is at step {model.num_timesteps}, meta.json at {checkpoint.step}"
+                )
+            if checkpoint.replay_buffer_path is not None:
+                load_buffer(model.replay_buffer, checkpoint.replay_buffer_path)
+            restore_rng_state(model, checkpoint.rng_state())
+        except (UnsafeStateError, CheckpointError) as error:
+            set_aside(checkpoint.path, f"{checkpoint.path.name} does not load: {error}")
+            continue
+        model.get_env().seed(config.seed + checkpoint.step)  # a new episode, not the first again
+        log.info("resuming %s from %s", run_dir, checkpoint.path)
+        return model
+    log.info("%s has no complete checkpoint: starting from step 0.", run_dir)
+    return None
+
+
+def _check_checkpoint_config(checkpoint: Checkpoint, config: RunConfig) -> None:
+    """A checkpoint continues only the config it was trained with (``config.yaml`` edited by
+    hand after the run started is an error, not a silent change of method mid-run)."""
+    recorded = checkpoint.meta.get("config")
+    if recorded is None:
+        return  # written before checkpoints recorded their config
+    try:
+        trained = config_from_dict(recorded)
+    except (ConfigError, TypeError) as error:
+        raise RunError(f"{checkpoint.path}: meta.json's config is not valid ({error})") from None
+    differences = {k: v for k, v in config_differences(trained, config).items() if k != "steps"}
+    if differences:
+        said = "; ".join(f"{k}: trained with {a!r}, now {b!r}" for k, (a, b) in differences.items())
+        raise RunError(
+            f"{checkpoint.path.parent.parent / CONFIG_FILE} was changed after the run started "
+            f"({said}). Only steps may change; restore the file or start a new run. Nothing was "
+            "changed."
+        )
+
+
+def _remove_done(run_dir: Path) -> None:
+    """Drop ``done.json`` before training on; a damaged one is kept aside, not deleted."""
+    path = run_dir / DONE_FILE
+    if path.is_file() and _done_steps(run_dir) is None:
+        os.replace(path, _aside(path))
+    path.unlink(missing_ok=True)
+
+
+def _aside(path: Path) -> Path:
+    """A free ``<name>.damaged[-N]`` path beside ``path`` to keep a damaged file at."""
+    candidate, n = path.with_name(f"{path.name}.damaged"), 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.damaged-{n}")
+    return candidate
 
 
 def _undo_new_run(run_dir: Path) -> None:
@@ -361,7 +455,12 @@ def _train_loop(config: RunConfig, model: Any, run_dir: Path, progress_bar: bool
             if step >= next_eval or last:
                 evaluator.evaluate(model, run_dir / EVAL_FILE)
             if step >= next_checkpoint or last:
-                save_checkpoint(model, run_dir / CHECKPOINTS_DIR, keep=config.checkpoint.keep)
+                save_checkpoint(
+                    model,
+                    run_dir / CHECKPOINTS_DIR,
+                    keep=config.checkpoint.keep,
+                    extra={"config": config_to_dict(config)},
+                )
         tmp = run_dir / f".{MODEL_FILE}.tmp.zip"
         model.save(tmp)
         os.replace(tmp, run_dir / MODEL_FILE)
@@ -484,17 +583,59 @@ def _whole(row: dict[str, Any]) -> bool:
 
 
 def _truncate_eval(path: Path, step: int) -> None:
-    """Drop rows after ``step`` (a resumed run redoes them)."""
+    """Drop rows after ``step`` (a resumed run redoes them); a damaged file is set aside whole
+    and its readable rows kept."""
     if not path.exists():
         return
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    _, rows, damaged = read_csv_rows(path)
+    if rows and list(rows[0]) != list(EVAL_COLUMNS):
+        damaged = damaged or f"columns {list(rows[0])}"
+    if damaged:
+        _copy_aside(path, damaged)
     kept = [row for row in rows if _whole(row) and int(row["step"]) <= step]
-    if len(kept) == len(rows):
+    if len(kept) == len(rows) and not damaged:
         return
     lines = [",".join(EVAL_COLUMNS)]
     lines += [",".join(row[k] for k in EVAL_COLUMNS) for row in kept]
     write_atomically(path, "\n".join(lines) + "\n")
+
+
+def _copy_aside(path: Path, why: str) -> None:
+    """Keep a copy of a damaged log beside it before its whole rows are rewritten."""
+    kept = _aside(path)
+    shutil.copyfile(path, kept)
+    log.warning("%s is damaged (%s); a copy is kept as %s, its whole rows are used.", path, why,
+                kept.name)  # fmt: skip
+
+
+def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]], str | None]:
+    """The header and rows of a CSV file we wrote, and why it is damaged (None if it is not).
+
+    Each line is parsed on its own, so one damaged line (NUL bytes, bad quoting, another
+    encoding) costs that line only.
+    """
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    if not lines:
+        return [], [], None
+    try:
+        header = next(csv.reader([lines[0]]))
+    except csv.Error as error:
+        return [], [], f"header: {error}"
+    if "\ufffd" in lines[0] or "\x00" in lines[0] or len(set(header)) != len(header):
+        return [], [], "the header is not a header of this file"
+    rows, damaged = [], None
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            values = next(csv.reader([line]), [])
+        except csv.Error as error:
+            damaged = damaged or f"line {number}: {error}"
+            continue
+        if "\ufffd" in line or "\x00" in line or len(values) > len(header):
+            damaged = damaged or f"line {number} is not a row of this file"
+            continue
+        rows.append(dict(zip(header, values + [""] * (len(header) - len(values)), strict=True)))
+    return header, rows, damaged
 
 
 # -- SB3 logger ----------------------------------------------------------------------------------
@@ -537,15 +678,23 @@ class ProgressCSV(KVWriter):
         self.keys: list[str] = []
         rows: list[dict[str, str]] = []
         if path.exists():
-            with path.open(newline="") as f:
-                reader = csv.DictReader(f)
-                self.keys = list(reader.fieldnames or [])
-                rows = [row for row in reader if self._step(row) <= keep_until]
+            self.keys, rows, damaged = read_csv_rows(path)
+            steps = [self._step(row) for row in rows]
+            if None in steps:
+                damaged = damaged or f"a {self.STEP_KEY} that is not a number"
+            if damaged:
+                _copy_aside(path, damaged)
+            rows = [
+                r for r, t in zip(rows, steps, strict=True) if t is not None and t <= keep_until
+            ]
         self._rewrite(rows)
 
-    def _step(self, row: dict[str, str]) -> float:
+    def _step(self, row: dict[str, str]) -> float | None:
         value = row.get(self.STEP_KEY) or ""
-        return float(value) if value else -math.inf
+        try:
+            return float(value) if value else -math.inf
+        except ValueError:
+            return None
 
     def _rewrite(self, rows: list[dict[str, str]]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
@@ -640,6 +789,7 @@ def evaluate_run(
             rows = evaluator.rows(model, episodes, modes)
     finally:
         evaluator.close()
+        model.get_env().close()
     rows = [{**row, "step": int(model.num_timesteps), "model": source} for row in rows]
     write_table(out, rows)
     return out / "eval.csv"

@@ -13,6 +13,7 @@ import torch
 from stable_baselines3 import SAC
 
 from sparse_rl import checkpoints as ck
+from sparse_rl.safe_io import restore_rng_state
 
 
 @pytest.fixture
@@ -31,13 +32,13 @@ def test_layout_hashes_and_latest(model: SAC, tmp_path: Path) -> None:
     checkpoint = ck.save_checkpoint(model, tmp_path, keep=2)
     assert checkpoint.path == tmp_path / "step-30"
     assert sorted(p.name for p in checkpoint.path.iterdir()) == [
-        "meta.json", "model.zip", "replay_buffer.pkl", "rng.pkl"
+        "meta.json", "model.zip", "replay_buffer.npz", "rng.json"
     ]  # fmt: skip
     meta = json.loads((checkpoint.path / "meta.json").read_text())
     assert meta["step"] == 30 and set(meta["files"]) == {
         "model.zip",
-        "replay_buffer.pkl",
-        "rng.pkl",
+        "replay_buffer.npz",
+        "rng.json",
     }
     assert (tmp_path / "LATEST").read_text().strip() == "step-30"
     assert not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob("*.tmp"))
@@ -105,7 +106,7 @@ def test_random_states_continue(model: SAC, tmp_path: Path) -> None:
     expected = (random.random(), np.random.rand(), torch.rand(1).item(),
                 model.action_space.sample().tolist())  # fmt: skip
     random.seed(123), np.random.seed(123), torch.manual_seed(123), model.action_space.seed(123)
-    ck.restore_rng_state(model, checkpoint.rng_state())
+    restore_rng_state(model, checkpoint.rng_state())
     got = (random.random(), np.random.rand(), torch.rand(1).item(),
            model.action_space.sample().tolist())  # fmt: skip
     assert got == expected

@@ -2,7 +2,9 @@
 
 The card is the contract between the exporter and this runtime. A robot must not start moving on
 a card that is half right, so ``load_card`` checks every field the runtime acts on (types,
-lengths, bounds, model file hashes) and fails with a ``CardError`` that names the field. The
+lengths, bounds, model file hashes) and fails with a ``CardError`` that names the field. Numbers
+are checked in the dtype the runtime computes with (float32 for commands and normalized
+observations), since a bound that is finite in JSON can still be ``inf`` on the robot. The
 ``policy``, ``sparsity`` and ``provenance`` sections are informational and kept as given.
 """
 
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CARD_FILE = "card.json"
 CARD_FORMAT = "sparse-rl-policy-card"
 CARD_VERSION = 1
@@ -25,6 +29,9 @@ OBSERVATION_KINDS = ("vector", "pixels")
 OBSERVATION_DTYPES = {"vector": "float32", "pixels": "uint8"}
 ACTION_OUTPUTS = ("squashed", "raw")
 ACTIVATIONS = ("relu", "tanh", "identity")
+
+#: The largest finite float32: commands and normalized observations are computed in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _TOP_KEYS = ("format", "version", "files", "observation", "action", "policy", "provenance")
 _OPTIONAL_TOP_KEYS = ("sparsity",)
@@ -249,9 +256,16 @@ def _normalization(norm: dict[str, Any], shape: tuple[int, ...]) -> Normalizatio
         raise _error(f"{f}.epsilon must be >= 0, got {epsilon}")
     if clip <= 0:
         raise _error(f"{f}.clip must be > 0, got {clip}")
+    _float32(clip, f"{f}.clip", "normalized observations are float32")
     bad = [i for i, v in enumerate(var) if v < 0 or v + epsilon <= 0]
     if bad:
         raise _error(f"{f}.var must be >= 0 with var + epsilon > 0 (index {bad[0]}: {var[bad[0]]})")
+    for i, v in enumerate(var):  # the runtime takes sqrt(var + epsilon) in float64
+        if not math.isfinite(v + epsilon):
+            raise _error(
+                f"{f}.var[{i}] + {f}.epsilon = {v!r} + {epsilon!r} is not a finite float64; "
+                "their sum must be at most 1.7976931348623157e+308"
+            )
     return Normalization(mean, var, epsilon, clip)
 
 
@@ -264,12 +278,30 @@ def _action(act: dict[str, Any]) -> ActionSpec:
     high = _floats(act["high"], "action.high", size, need)
     output = _choice(act["output"], "action.output", ACTION_OUTPUTS)
     safe = _floats(act["safe_action"], "action.safe_action", size, need)
-    for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
+    why = "commands are computed in float32"
+    low32 = [_float32(v, f"action.low[{i}]", why) for i, v in enumerate(low)]
+    high32 = [_float32(v, f"action.high[{i}]", why) for i, v in enumerate(high)]
+    for i, (lo, hi) in enumerate(zip(low32, high32, strict=True)):
         if not lo < hi:
-            raise _error(f"action.low must be < action.high everywhere (index {i}: {lo} >= {hi})")
-    for i, (s, lo, hi) in enumerate(zip(safe, low, high, strict=True)):
-        if not lo <= s <= hi:
-            raise _error(f"action.safe_action[{i}] = {s} is outside [{lo}, {hi}]")
+            rounded = f", {lo!r} >= {hi!r} once rounded" if (low[i], high[i]) != (lo, hi) else ""
+            raise _error(
+                f"action.low must be < action.high everywhere in float32, the runtime's dtype "
+                f"(action.low[{i}] = {low[i]!r}, action.high[{i}] = {high[i]!r}{rounded})"
+            )
+        with np.errstate(over="ignore"):  # the width as the runtime computes it
+            width = float(np.float32(hi) - np.float32(lo))
+        if output == "squashed" and not math.isfinite(width):
+            raise _error(
+                f"action.high[{i}] - action.low[{i}] = {high[i] - low[i]:g} overflows float32 "
+                f"(at most {FLOAT32_MAX:.7g}): squashed outputs are rescaled as "
+                "low + (a + 1) / 2 * (high - low) in float32; narrow the bounds or use output 'raw'"
+            )
+    for i, (s, lo, hi) in enumerate(zip(safe, low32, high32, strict=True)):
+        if not lo <= _to_float32(s) <= hi:  # bounds are finite, so a safe action inside is too
+            raise _error(
+                f"action.safe_action[{i}] = {s!r} is outside [{low[i]!r}, {high[i]!r}] "
+                "(action.low, action.high) in float32"
+            )
     return ActionSpec(shape, low, high, output, safe)
 
 
@@ -384,6 +416,23 @@ def _float(value: Any, f: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _error(f"{f} must be a finite number, got {value!r}")
     return float(value)
+
+
+def _to_float32(value: float) -> float:
+    """``value`` rounded to float32 (``inf`` beyond its range), back as a Python float."""
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
+def _float32(value: float, f: str, why: str) -> float:
+    """``value`` as float32, which the runtime computes with; beyond float32's range is an error."""
+    rounded = _to_float32(value)
+    if not math.isfinite(rounded):
+        raise _error(
+            f"{f} = {value!r} does not fit float32 ({why}): it must be within "
+            f"[-{FLOAT32_MAX:.7g}, {FLOAT32_MAX:.7g}]"
+        )
+    return rounded
 
 
 def _floats(value: Any, f: str, size: int, need: str) -> tuple[float, ...]:

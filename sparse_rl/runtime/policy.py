@@ -116,10 +116,36 @@ class _OnnxBackend:
                 f"card.json: observation.dtype is {card.observation.dtype!r} but {name} "
                 f"takes {inputs[0].type}"
             )
+        _check_input_shape(card, list(inputs[0].shape))
         self._input, self._output = card.onnx.input, card.onnx.output
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self._output], {self._input: x})[0]
+
+
+def _check_input_shape(card: PolicyCard, declared: list[Any]) -> None:
+    """The graph's input must be ``(batch, *observation.shape)``; a mismatch is the card's fault.
+
+    Symbolic dimensions (strings, ``None``) fit anything here: the probe run at load tries them.
+    onnxruntime reports an unknown shape as ``[]``, which is left to the probe as well.
+    """
+    if not declared:
+        return
+    shape = card.observation.shape
+    fixed = [d if isinstance(d, int) else None for d in declared]
+    fits = (
+        len(fixed) == len(shape) + 1
+        and fixed[0] in (None, 1)
+        and all(d is None or d == s for d, s in zip(fixed[1:], shape, strict=True))
+    )
+    if not fits:
+        shown = ", ".join("?" if d is None else str(d) for d in declared)
+        per_obs = ", ".join("?" if d is None else str(d) for d in declared[1:])
+        raise CardError(
+            f"card.json: observation.shape {list(shape)} does not match {card.onnx.path.name}, "
+            f"whose input {card.onnx.input!r} is [{shown}], i.e. observations of shape "
+            f"[{per_obs}] after the batch dimension; the card must give that shape"
+        )
 
 
 _ACTIVATIONS = {
@@ -290,6 +316,9 @@ class Policy:
         obs = self.card.observation
         if not isinstance(observations, np.ndarray):
             raise ValueError(f"observations must be a numpy array, got {type(observations)}")
+        if _masked(observations):
+            raise ValueError("observations have masked entries (missing data)")
+        observations = np.asarray(observations)
         if observations.ndim != len(obs.shape) + 1 or observations.shape[1:] != obs.shape:
             raise ValueError(
                 f"observations have shape {observations.shape}, need (B, *{obs.shape})"
@@ -314,6 +343,9 @@ class Policy:
         obs = self.card.observation
         if not isinstance(observation, np.ndarray):
             raise _Invalid(f"expected a numpy array, got {type(observation).__name__}")
+        if _masked(observation):
+            raise _Invalid("masked entries (missing data) in the observation")
+        observation = np.asarray(observation)  # a plain array: no subclass arithmetic below
         if observation.shape != obs.frame_shape:
             hint = " (frames are channel-first)" if obs.kind == "pixels" else ""
             raise _Invalid(f"shape {observation.shape} != {obs.frame_shape}{hint}")
@@ -342,20 +374,27 @@ class Policy:
         if self._norm is None:
             return x
         mean, std, clip = self._norm
-        return np.clip((x - mean) / std, -clip, clip).astype(np.float32)
+        with np.errstate(over="ignore"):  # a huge z-score becomes inf, then clip
+            return np.clip((x - mean) / std, -clip, clip).astype(np.float32)
 
     def _actions(self, outputs: np.ndarray) -> np.ndarray:
-        """Model outputs ``(B, *action)`` to commands: rescale, clip, replace non-finite rows."""
-        a = np.asarray(outputs, dtype=np.float32).reshape(-1, *self._safe.shape)
-        finite = np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
+        """Model outputs ``(B, *action)`` to commands: rescale, clip, replace non-finite rows.
+
+        A row is replaced when the model output is non-finite (an inf would otherwise be
+        clipped to a bound) or when the command is, so no NaN ever reaches the robot.
+        """
         with np.errstate(over="ignore", invalid="ignore"):
+            a = np.asarray(outputs, dtype=np.float32).reshape(-1, *self._safe.shape)
+            model_finite = _finite_rows(a)
             if self.card.action.output == "squashed":
                 a = self._low + 0.5 * (a + 1.0) * (self._high - self._low)
             a = np.clip(a, self._low, self._high).astype(np.float32)
+        finite = model_finite & _finite_rows(a)
         if not finite.all():
             bad = int((~finite).sum())
             self.nonfinite_action_count += bad
-            self._warn("nonfinite", "the model returned NaN or inf; sending the safe action")
+            what = "the model returned" if not model_finite.all() else "rescaling gave"
+            self._warn("nonfinite", f"{what} NaN or inf; sending the safe action")
             a[~finite] = self._safe
         return a
 
@@ -371,10 +410,29 @@ class Policy:
         """Run one neutral input so a model/card mismatch fails at load, not on the robot."""
         obs, act = self.card.observation, self.card.action
         probe = np.zeros((1, *obs.shape), dtype=self._model_dtype)
-        out = np.asarray(self._backend.run(probe))
+        name = self.card.onnx.path.name if self.backend == "onnx" else "the numpy MLP"
+        try:
+            out = np.asarray(self._backend.run(probe))
+        except MemoryError:
+            raise
+        except Exception as exc:  # e.g. a symbolic dimension the graph cannot take after all
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CardError(
+                f"card.json: {name} fails on a zero observation of observation.shape "
+                f"{list(obs.shape)} ({first}); the card does not describe this model"
+            ) from None
         if out.shape != (1, *act.shape):
-            name = self.card.onnx.path.name if self.backend == "onnx" else "the numpy MLP"
             raise CardError(
                 f"card.json: {name} returns shape {out.shape} but action.shape "
                 f"{list(act.shape)} needs {(1, *act.shape)}"
             )
+
+
+def _masked(array: np.ndarray) -> bool:
+    """Whether a numpy masked array hides any entry: masked entries are missing data."""
+    return isinstance(array, np.ma.MaskedArray) and bool(np.ma.getmaskarray(array).any())
+
+
+def _finite_rows(a: np.ndarray) -> np.ndarray:
+    """Per batch row, whether every value is finite."""
+    return np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)
