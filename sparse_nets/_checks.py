@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import torch
 
 
 def check_choice(param: str, value: object, choices: Iterable[str]) -> str:
@@ -39,3 +41,34 @@ def check_positive_int(param: str, value: object, *, allow_zero: bool = False) -
         bound = ">= 0" if allow_zero else ">= 1"
         raise ValueError(f"{param} must be an integer {bound}, got {value!r}.")
     return value
+
+
+def check_finite(param: str, value: object) -> float:
+    """Check a float is finite; ints count, bools, strings and None do not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{param} must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def check_mask(param: str, mask: object, shape: Sequence[int]) -> torch.Tensor:
+    """Check a user-supplied mask is a tensor of 0/1 shaped like its weight.
+
+    Anything else would scale weights (0.5) or revive them (NaN) on every re-masking multiply.
+    ``param`` names it, e.g. "weight_mask of layer '0'". A meta tensor has no values to check.
+    """
+    shape = tuple(shape)
+    if not isinstance(mask, torch.Tensor):
+        raise ValueError(
+            f"{param} must be a tensor of 0/1 shaped like the weight {shape}, "
+            f"got {type(mask).__name__}."
+        )
+    if tuple(mask.shape) != shape:
+        raise ValueError(
+            f"{param} has shape {tuple(mask.shape)}, but the weight it masks has shape {shape}."
+        )
+    if mask.dtype != torch.bool and not mask.is_meta:
+        bad = (mask != 0) & (mask != 1)  # NaN compares unequal to both
+        if bool(bad.any()):
+            value = mask[bad][0].item()
+            raise ValueError(f"{param} must be 0/1 (bool, or exactly 0. and 1.), got {value!r}.")
+    return mask

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-MASK = "weight_mask"
+from ._checks import check_mask, check_positive_int
+from .sparsity import MASK, unguard_mask_loads
 
 
 def densify(model: nn.Module) -> nn.Module:
@@ -21,10 +22,12 @@ def densify(model: nn.Module) -> nn.Module:
     """
     dense = copy.deepcopy(model)  # parameters are copied without their gradient hooks
     with torch.no_grad():
-        for module in dense.modules():
+        for name, module in dense.named_modules():
             mask = module._buffers.pop(MASK, None)
-            if mask is not None:
+            if mask is not None:  # a 0.5 put in by hand would silently scale the exported weight
+                check_mask(f"{MASK} of layer {name!r}", mask, module.weight.shape)
                 module.weight.mul_(mask)
+                unguard_mask_loads(module)
     return dense
 
 
@@ -41,7 +44,7 @@ class CSRLinear(nn.Module):
         weight = linear.weight.detach()
         mask = getattr(linear, MASK, None)
         if mask is not None:
-            weight = weight * mask
+            weight = weight * check_mask(f"the Linear's {MASK}", mask, weight.shape)
         with warnings.catch_warnings():  # "CSR support is in beta": known, and not the user's doing
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             csr = weight.to_sparse_csr()
@@ -92,6 +95,13 @@ def sparse_inference(
     batch size is the one you will serve) and converted when CSR is ``min_speedup`` times faster.
     Returns the model and one :class:`CSRDecision` per Linear layer.
     """
+    speedup_ok = isinstance(min_speedup, (int, float)) and not isinstance(min_speedup, bool)
+    if not (speedup_ok and min_speedup >= 0):  # NaN fails >= 0: it would convert nothing
+        raise ValueError(
+            "min_speedup must be a number >= 0 (0: convert every Linear, inf: none), "
+            f"got {min_speedup!r}."
+        )
+    check_positive_int("repeats", repeats)
     model = densify(model).eval()
     inputs: dict[str, Tensor] = {}
     handles = [

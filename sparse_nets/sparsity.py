@@ -1,20 +1,33 @@
 """Make any torch model sparse with one call; the training loop stays as it was.
 
 Masks are buffers named ``weight_mask`` on the module that owns the weight, so they travel with
-``state_dict()``, ``copy.deepcopy`` and ``torch.save``. They hold 0/1 in the weight's dtype: on CPU
-a float multiply is ~9x faster than a boolean ``where`` / ``masked_fill``
+``state_dict()``, ``copy.deepcopy`` and ``torch.save``; ``load_state_dict`` refuses a mask that is
+not 0/1 or not shaped like its weight. They hold 0/1 in the weight's dtype: on CPU a float
+multiply is ~9x faster than a boolean ``where`` / ``masked_fill``
 (benchmarks/results/mask_ops.md), and the masks follow ``.half()`` / ``.to()`` with their weights.
 Inactive weights are physically zero, so the forward pass is the dense one and costs nothing
 extra. A hook run as each gradient is accumulated zeroes inactive entries of ``.grad`` in place,
 before anything else sees them (gradient clipping measures the true norm), and a hook on the
 optimizer re-masks weights after every step and runs the topology updater.
+
+Deep copies. torch copies neither gradient hooks nor optimizer hooks, so a deep copy of the model
+alone carries its masks and zeros (fine for inference, export and target networks) but nothing
+keeps it sparse while it trains. Two ways to a copy that trains sparse:
+
+- ``model2, opt2, sparsity2 = copy.deepcopy((model, optimizer, sparsity))``: one call, so the
+  copied Sparsity hooks the copied model and optimizer and resumes where the original stood.
+- ``sparsify(model2, opt2, ...)`` on a copied model adopts the masks it carries (with the same
+  density and distribution); ``sparsity2.load_state_dict(sparsity.state_dict())`` then resumes the
+  original's schedule. A model kept sparse by a live Sparsity cannot be sparsified again.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
+from ._checks import check_finite, check_mask
 from .distributions import layer_counts
 from .layers import Selector, select_layers
 from .mask_init import MASK_INITS, SNIP, initial_masks
@@ -33,6 +47,11 @@ from .updaters import UPDATERS, TopologyUpdater, make_updater
 MASK = "weight_mask"
 #: Mixed into the seed of the mask stream (see :func:`mask_stream_seed`).
 _MASK_STREAM_TAG = 0x5350_4152_5345  # "SPARSE"
+#: The Sparsity keeping each sparse module so. Weak both ways: it decides whether masks a module
+#: carries belong to a live run (sparsify refuses) or were copied / released (sparsify adopts).
+_OWNERS: weakref.WeakKeyDictionary[nn.Module, weakref.ReferenceType[Sparsity]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def mask_stream_seed(seed: int) -> int:
@@ -80,7 +99,8 @@ class Sparsity:
     """The sparse state of one model: masks, updater schedule, statistics.
 
     Made by :func:`sparsify`; keep it to read :meth:`stats` and to checkpoint
-    :meth:`state_dict` next to the model's and the optimizer's.
+    :meth:`state_dict` next to the model's and the optimizer's. For a second run that trains
+    sparse on its own, deep-copy all three together: ``copy.deepcopy((model, opt, sparsity))``.
     """
 
     def __init__(
@@ -94,25 +114,32 @@ class Sparsity:
         grow_init: float,
         seed: int,
     ) -> None:
+        self.grow_init = check_finite("grow_init", grow_init)
+        carried = _carried_masks(layers, counts, updater)  # before anything changes
         self.updater = updater
         self.optimizer = optimizer
-        self.grow_init = float(grow_init)
         self._step = 0
         self._generator = torch.Generator().manual_seed(mask_stream_seed(seed))
-        self._dense_grads: dict[str, Tensor] = {}
         self._warned_nonfinite = False
         targets = {
-            n: updater.target_count(counts[n], m.weight.numel(), 0) for n, m in layers.items()
+            n: int(carried[n].count_nonzero())
+            if n in carried
+            else updater.target_count(counts[n], m.weight.numel(), 0)
+            for n, m in layers.items()
         }
-        masks = initial_masks(model, layers, targets, init, self._generator)
+        fresh = {n: m for n, m in layers.items() if n not in carried}
+        masks = dict(carried)
+        if fresh:
+            masks.update(initial_masks(model, fresh, targets, init, self._generator))
         self._layers: dict[str, _Layer] = {}
         for name, module in layers.items():
-            module.register_buffer(MASK, masks[name].to(module.weight.dtype), persistent=True)
+            weight = module.weight
+            mask = masks[name].to(device=weight.device, dtype=weight.dtype)
+            module.register_buffer(MASK, mask, persistent=True)
             self._layers[name] = _Layer(
-                name, module, counts[name], targets[name], masks[name].clone()
+                name, module, counts[name], targets[name], masks[name].to(weight.device).clone()
             )
-        self._masked = [layer for layer in self._layers.values() if not layer.always_dense]
-        self._weights = [layer.weight for layer in self._masked]
+        self._index()
         if distributed.is_distributed():
             distributed.broadcast_masks([layer.mask for layer in self._layers.values()])
             for layer in self._layers.values():
@@ -121,16 +148,62 @@ class Sparsity:
         if optimizer is not None:
             for layer in self._layers.values():
                 zero_state(optimizer, layer.weight, ~layer.active())
+        self._attach()
+
+    def _index(self) -> None:
+        """Lists the per-step multiply runs over; no hooks yet."""
+        self._masked = [layer for layer in self._layers.values() if not layer.always_dense]
+        self._weights = [layer.weight for layer in self._masked]
+        self._dense_grads: dict[str, Tensor] = {}
+        self._handles: list[Any] = []
+        self._capture_handles: list[Any] = []
+        self._attached = False
+
+    def _attach(self) -> None:
+        """Hooks that keep the model sparse: gradient masking, re-masking after each optimizer
+        step, checks on masks loaded later; and the record that this object owns the layers."""
         trained = [layer for layer in self._masked if layer.weight.requires_grad]
         self._handles = [
             layer.weight.register_post_accumulate_grad_hook(self._mask_hook(layer))
             for layer in trained  # a frozen weight gets no gradient to mask
         ]
-        self._capture_handles: list[Any] = []
         self._attached = True
-        if optimizer is not None:
-            self._handles.append(optimizer.register_step_post_hook(lambda *_: self.step()))
+        if self.optimizer is not None:
+            self._handles.append(self.optimizer.register_step_post_hook(lambda *_: self.step()))
+        for layer in self._layers.values():
+            _OWNERS[layer.module] = weakref.ref(self)
+            guard_mask_loads(layer.module)
         self._arm_capture()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Sparsity:
+        """A Sparsity that keeps the copied model sparse, driven by the copied optimizer.
+
+        Copy the model, its optimizer and this object in one ``copy.deepcopy`` call so they share
+        the copied modules and parameters; copied alone, this object brings its own copies of the
+        layers and the optimizer (``.optimizer``). Step count, random stream and statistics carry
+        over, so the copy continues exactly as the original would.
+        """
+        new = Sparsity.__new__(Sparsity)
+        memo[id(self)] = new
+        new.updater = self.updater  # frozen
+        new.optimizer = copy.deepcopy(self.optimizer, memo)
+        new.grow_init = self.grow_init
+        new._step = self._step
+        new._generator = torch.Generator()
+        new._generator.set_state(self._generator.get_state())
+        new._warned_nonfinite = self._warned_nonfinite
+        new._layers = {
+            name: dataclasses.replace(
+                layer,
+                module=copy.deepcopy(layer.module, memo),
+                ever_active=layer.ever_active.clone(),
+            )
+            for name, layer in self._layers.items()
+        }
+        new._index()
+        if self._attached:  # a removed Sparsity copies as removed
+            new._attach()
+        return new
 
     # -- the training-loop side ---------------------------------------------------------------
 
@@ -344,6 +417,7 @@ class Sparsity:
                     f"sparsity state_dict has shape {tuple(saved['shape'])} for layer {name!r}, "
                     f"the model has {shape}."
                 )
+            check_mask(f"ever_active of layer {name!r}", saved["ever_active"], shape)
             if int(saved["final"]) != self._layers[name].final:
                 raise ValueError(
                     f"sparsity state_dict keeps {saved['final']} weights of layer {name!r} "
@@ -355,25 +429,100 @@ class Sparsity:
                 f"sparsity state_dict was made with updater {state['updater']}, this one is "
                 f"{self.updater.config()}; pass the same updater settings to sparsify()."
             )
+        grow_init = check_finite("grow_init", state.get("grow_init", self.grow_init))
         self._step = int(state["step"])
         self._generator.set_state(state["generator"])
-        self.grow_init = float(state.get("grow_init", self.grow_init))
+        self.grow_init = grow_init
         self._warned_nonfinite = bool(state.get("warned_nonfinite", False))
         for name, saved in state["layers"].items():
             layer = self._layers[name]
             layer.target = int(saved["target"])
             layer.churn = float(saved["churn"])
-            layer.ever_active.copy_(saved["ever_active"])
+            layer.ever_active.copy_(saved["ever_active"] != 0)
         self._disarm_capture()
         self._arm_capture()
 
     def remove(self) -> None:
-        """Detach the hooks (masks stay on the model); training after this is no longer sparse."""
+        """Detach the hooks (masks stay on the model); training after this is no longer sparse.
+
+        The model may then be sparsified again: :func:`sparsify` adopts the masks it carries.
+        """
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
         self._attached = False
         self._disarm_capture()
+        for layer in self._layers.values():
+            ref = _OWNERS.get(layer.module)
+            if ref is not None and ref() is self:
+                del _OWNERS[layer.module]
+
+
+def _owner(module: nn.Module) -> Sparsity | None:
+    """The live, attached Sparsity keeping ``module`` sparse, if any."""
+    ref = _OWNERS.get(module)
+    owner = None if ref is None else ref()
+    return owner if owner is not None and owner._attached else None
+
+
+def _carried_masks(
+    layers: Mapping[str, nn.Module], counts: Mapping[str, int], updater: TopologyUpdater
+) -> dict[str, Tensor]:
+    """Boolean masks the layers already carry (a deep copy, or after ``remove()``), checked.
+
+    A carried mask must be 0/1, shaped like its weight, and keep as many weights as the density
+    asks for (or, while gradually pruning, between the final and the initial count).
+    """
+    carried: dict[str, Tensor] = {}
+    for name, module in layers.items():
+        if MASK not in module._buffers:
+            continue
+        weight = module.weight
+        mask = check_mask(f"{MASK} of layer {name!r}", module._buffers[MASK], weight.shape)
+        active = mask != 0
+        count = int(active.count_nonzero())
+        final = counts[name]
+        low, high = sorted((final, updater.target_count(final, weight.numel(), 0)))
+        if not low <= count <= high:
+            wanted = str(final) if low == high else f"{low} to {high}"
+            raise ValueError(
+                f"layer {name!r} carries a mask with {count} active weights, but the density and "
+                f"distribution given to sparsify() asks for {wanted}; pass the settings the mask "
+                "was made with."
+            )
+        carried[name] = active
+    return carried
+
+
+def _check_loaded_mask(
+    module: nn.Module, state_dict: Mapping[str, Any], prefix: str, *_: Any
+) -> None:
+    """Load pre-hook of a sparse layer: the incoming mask must be 0/1 and shaped like the weight.
+
+    A module-level function, so it follows the module through ``copy.deepcopy`` and pickling.
+    """
+    key = prefix + MASK
+    if key in state_dict:
+        layer = prefix[:-1]
+        check_mask(f"{MASK} of layer {layer!r}", state_dict[key], module.weight.shape)
+
+
+def _is_mask_guard(hook: object) -> bool:
+    # torch wraps module hooks in _WrappedHook, which keeps the function as ``.hook``.
+    return getattr(hook, "hook", hook) is _check_loaded_mask
+
+
+def guard_mask_loads(module: nn.Module) -> None:
+    """Check masks loaded into ``module`` by ``load_state_dict`` (once per module)."""
+    if not any(_is_mask_guard(h) for h in module._load_state_dict_pre_hooks.values()):
+        module.register_load_state_dict_pre_hook(_check_loaded_mask)
+
+
+def unguard_mask_loads(module: nn.Module) -> None:
+    """Remove the check of :func:`guard_mask_loads` (a densified module has no mask to load)."""
+    hooks = module._load_state_dict_pre_hooks
+    for key in [k for k, h in hooks.items() if _is_mask_guard(h)]:
+        del hooks[key]
 
 
 def _same_updater(saved: Mapping[str, Any], updater: TopologyUpdater) -> bool:
@@ -443,7 +592,9 @@ def sparsify(
     :param layers: which layers are sparse (glob, type, predicate or a list); default all.
     :param exclude: layers to keep dense, e.g. ``exclude=sn.last_layer(model)``.
     :param init: first mask: "random", "magnitude" (of the current weights) or ``SNIP(loss_fn)``.
-    :param grow_init: value of newly grown weights.
+        A layer that already carries a ``weight_mask`` (a ``copy.deepcopy`` of a sparse model, or
+        a model whose Sparsity was removed) keeps it instead; it must be 0/1 and match the density.
+    :param grow_init: value of newly grown weights (a finite number).
     :param seed: seeds every random choice (initial mask, random growth).
     """
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -456,9 +607,13 @@ def sparsify(
         )
     updater = _resolve_updater(updater)
     chosen = select_layers(model, layers, exclude)
-    already = [n for n, m in chosen.items() if MASK in m._buffers]
+    already = [n for n, m in chosen.items() if _owner(m) is not None]
     if already:
-        raise ValueError(f"layers {already} are already sparse; sparsify each model once.")
+        raise ValueError(
+            f"layers {already} are already sparse, kept so by a live Sparsity; sparsify each "
+            "model once, or call .remove() on that Sparsity first. (A copy.deepcopy of the model "
+            "can be sparsified: it keeps the masks it carries.)"
+        )
     if optimizer is not None:
         held = held_parameters(optimizer)
         absent = [n for n, m in chosen.items() if id(m.weight) not in held]
