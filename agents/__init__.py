@@ -20,7 +20,7 @@ from .frame_buffer import FrameReplayBuffer
 from .masker import Masker, mask_quality
 from .pbrl import ENTROPY_SPACES, PbRLConfig, PrefSAC, pebble, r2n, r2n_reward_sparsity
 from .preference_buffer import PreferenceReplayBuffer
-from .preference_store import LabelBatch, LabelStore, PreferenceLabel
+from .preference_store import LabelBatch, LabelStore, LabelStoreError, PreferenceLabel
 from .queries import QUERY_METHODS, FeedbackSchedule
 from .reward_model import RewardEnsemble, RewardModel
 from .sparse_algorithms import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
@@ -53,6 +53,7 @@ __all__ = [
     "FrameReplayBuffer",
     "LabelBatch",
     "LabelStore",
+    "LabelStoreError",
     "Masker",
     "NetworkSparsity",
     "PbRLConfig",

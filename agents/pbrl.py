@@ -3,16 +3,25 @@
 ``PrefSAC`` is SB3's SAC (``learn``, ``save``, ``load``, callbacks, logger, VecEnvs) with a learned
 reward: after the random warm-up (``learning_starts``) it explores on a state-entropy reward for
 ``unsupervised_steps``, resets the critic, then holds feedback sessions: segment pairs from the
-replay buffer go to the teacher, every label goes to the durable :class:`LabelStore` as it is
-made, the reward ensemble is trained on all stored labels and the whole buffer is relabelled.
-R2N and PEBBLE are the same class; :func:`r2n` and :func:`pebble` are their settings.
+replay buffer go to the teacher, the session's labels go to the durable :class:`LabelStore` with
+a record of the session, the reward ensemble is trained on all stored labels and the whole buffer
+is relabelled. R2N and PEBBLE are the same class; :func:`r2n` and :func:`pebble` are their
+settings.
+
+The store, not a checkpoint, is the record of what was asked. A save records how many labels the
+reward model was trained on and their digest; loading it (``PrefSAC.load``, or a new model plus
+``set_parameters``) refuses a store that lost or changed any of them (``LabelStoreError``), books
+the sessions the store holds after the save's last one (so none is asked twice and the budget is
+spent once), and retrains the reward model on every stored label when the next ``learn`` starts.
+A store without a sessions table (made before it) gives nothing to book: such a run resumes as
+before, asking again the sessions after its checkpoint.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import torch
@@ -24,7 +33,7 @@ from torch import nn
 from sparse_rl import sparse_nets as sn
 
 from .preference_buffer import PreferenceReplayBuffer
-from .preference_store import LabelStore, PreferenceLabel
+from .preference_store import LabelStore, LabelStoreError, PreferenceLabel
 from .queries import (
     QUERY_METHODS,
     FeedbackSchedule,
@@ -209,8 +218,9 @@ class PrefSAC(SAC):
     """SAC trained on a reward learned from preferences (PEBBLE; R2N with ``r2n()`` settings).
 
     :param preference: the loop's settings, ``pebble()`` (default) or ``r2n()``.
-    :param label_store: path of the SQLite label store (created if missing; an existing one is
-        reused, so a resumed run keeps every label).
+    :param label_store: path of the SQLite label store, kept absolute (created if missing; an
+        existing one is reused: its labels train the reward model before the next ``learn``
+        goes on, and its recorded sessions are not asked again).
     :param teacher: answers queries from the env's true reward; default the B-Pref oracle.
     Other arguments are SAC's; ``policy="SparseMlpPolicy"`` gives R2N sparse SAC networks too.
     """
@@ -244,9 +254,50 @@ class PrefSAC(SAC):
                 f"preference must be a PbRLConfig (pebble() or r2n()), got "
                 f"{type(self.preference).__name__}."
             )
-        self.label_store_path = None if label_store is None else str(label_store)
+        # Absolute: a model loaded from another directory must find the same labels.
+        self.label_store_path = None if label_store is None else _absolute(label_store)
+        # SB3's load builds the model without setup: its labels must exist, never be made anew.
+        self._store_must_exist = not kwargs.get("_init_setup_model", True)
         self.teacher = teacher if teacher is not None else SimulatedTeacher()
         super().__init__(policy, env, replay_buffer_class=PreferenceReplayBuffer, **kwargs)
+
+    @classmethod
+    def load(
+        cls,
+        path: Any,
+        env: Any = None,
+        device: torch.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        label_store: str | Path | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """SB3's ``load``; the labels are read from the store the model was saved with.
+
+        :param label_store: where that store is now, if it moved (default: the saved path).
+        :raises FileNotFoundError: when the store is not there; a new one is never made.
+        :raises LabelStoreError: when it lacks or changed labels the model was trained on.
+        """
+        if label_store is not None:
+            kwargs["label_store_path"] = _absolute(label_store)
+        try:
+            return super().load(
+                path,
+                env=env,
+                device=device,
+                custom_objects=custom_objects,
+                print_system_info=print_system_info,
+                force_reset=force_reset,
+                **kwargs,
+            )
+        except KeyError as error:
+            # SB3 takes any ValueError of set_parameters for an old DQN save and retries with
+            # params["policy.optimizer"], which SAC has not: raise the error that happened.
+            original = error.__context__
+            if error.args == ("policy.optimizer",) and isinstance(original, ValueError):
+                raise original from None
+            raise
 
     # -- construction -----------------------------------------------------------------------------
 
@@ -275,14 +326,7 @@ class PrefSAC(SAC):
             device=self.device,
             seed=0 if self.seed is None else self.seed,
         )
-        self.label_store = LabelStore(  # segments keep the buffer's dtypes: stored losslessly
-            self.label_store_path,
-            (obs_dim,),
-            (act_dim,),
-            cfg.segment_length,
-            obs_dtype=self.observation_space.dtype,
-            act_dtype=self.action_space.dtype,
-        )
+        self.label_store = self._open_label_store(obs_dim, act_dim)
         self.pretrain_end = self.learning_starts + cfg.unsupervised_steps
         self.schedule = FeedbackSchedule(
             cfg.labels_per_session, cfg.session_every, cfg.budget, first_step=self.pretrain_end
@@ -292,9 +336,46 @@ class PrefSAC(SAC):
         self._pretraining = cfg.unsupervised_steps > 0
         self._last_session_step = 0
         self._diagnostics = _Diagnostics()
+        self._book_stored_sessions()  # a store reused by a new model: its sessions are spent
+        self._labels_trained = 0  # the first labels of the store the reward model learned
+        self._retrain = len(self.label_store) > 0
         features = self._reward_features if cfg.entropy_space == "reward_features" else None
         self.entropy_reward = StateEntropyReward(features=features, k=cfg.entropy_k)
         self._link_buffer()
+
+    def _open_label_store(self, obs_dim: int, act_dim: int) -> LabelStore:
+        if self.label_store_path is None:
+            raise ValueError("label_store is required: the path of the SQLite label store.")
+        path = _absolute(self.label_store_path)  # saves before issue 15 kept a relative path
+        must_exist = getattr(self, "_store_must_exist", False)
+        if must_exist and not Path(path).exists():
+            relative = "" if path == self.label_store_path else f" ({self.label_store_path!r})"
+            raise FileNotFoundError(
+                f"label store {path}{relative} not found: this model was trained on the labels "
+                "there, and a new empty store would silently drop them. Pass "
+                "PrefSAC.load(..., label_store='<where labels.sqlite is now>')."
+            )
+        self.label_store_path = path
+        return LabelStore(  # segments keep the buffer's dtypes: stored losslessly
+            path,
+            (obs_dim,),
+            (act_dim,),
+            self.preference.segment_length,
+            obs_dtype=self.observation_space.dtype,
+            act_dtype=self.action_space.dtype,
+            create=not must_exist,
+        )
+
+    def _book_stored_sessions(self) -> None:
+        """Book the sessions the store holds after this model's last one: none is asked twice.
+
+        Their queries come off the budget (skipped ones too, as ``FeedbackSchedule`` counts
+        them), capped at what is left of this model's budget.
+        """
+        after = self._last_session_step if self.schedule.sessions else -1
+        for session in self.label_store.sessions(after_step=after):
+            self.schedule.record(session.step, min(session.asked, self.schedule.remaining))
+            self._last_session_step = session.step
 
     def _reward_features(self, obs: torch.Tensor) -> torch.Tensor:
         """The first reward model's input layer applied to the observation part of its input."""
@@ -331,6 +412,8 @@ class PrefSAC(SAC):
             "pbrl_state",
             "entropy_reward",
             "_diagnostics",
+            "_store_must_exist",
+            "_retrain",
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
@@ -341,6 +424,9 @@ class PrefSAC(SAC):
     def _loop_state(self) -> dict[str, Any]:
         sparsity = self.reward_model.sparsity
         return {
+            # What the reward model was trained on: a resumed run checks its store still has it.
+            "labels": self._labels_trained,
+            "labels_digest": self.label_store.digest(self._labels_trained),
             "schedule": self.schedule.state_dict(),
             "teacher": self.teacher.state_dict(),
             "query_rng": self.query_rng.bit_generator.state,
@@ -359,6 +445,16 @@ class PrefSAC(SAC):
                 "the saved reward models and this agent's differ in sparsity (PEBBLE vs R2N); "
                 "load with the preference settings it was trained with."
             )
+        store = self.label_store
+        trained = len(store)  # saves before issue 15 recorded nothing: trust the store
+        if "labels" in state:
+            trained = int(state["labels"])
+            try:
+                store.check_prefix(trained, state["labels_digest"])
+            except LabelStoreError as error:
+                raise LabelStoreError(
+                    f"cannot resume: the saved model was trained on {trained} labels. {error}"
+                ) from None
         self.schedule.load_state_dict(state["schedule"])
         self.teacher.load_state_dict(state["teacher"])
         self.query_rng.bit_generator.state = state["query_rng"]
@@ -369,9 +465,20 @@ class PrefSAC(SAC):
         self._pretraining = bool(state["pretraining"])
         self._last_session_step = int(state["last_session_step"])
         self._diagnostics.heldout_correct, self._diagnostics.heldout_total = state["heldout"]
+        self._labels_trained = trained
+        self._book_stored_sessions()
+        self._retrain = len(store) > trained  # labels made after the save: learned before going on
         self._link_buffer()
 
     # -- the loop -------------------------------------------------------------------------------
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> Any:
+        """SB3's setup; then, after a resume, the reward model learns the labels made since the
+        save (the replay buffer is in place by now), before any step trains on its reward."""
+        result = super()._setup_learn(*args, **kwargs)
+        if self._retrain:
+            self._train_reward_model()
+        return result
 
     def _on_step(self) -> None:
         super()._on_step()
@@ -417,7 +524,7 @@ class PrefSAC(SAC):
             )
         chosen = select_queries(method, k, asked, probabilities, self.query_rng)
         answer = self.teacher.label(first.rewards[chosen], second.rewards[chosen])
-        labels = []
+        labels: list[PreferenceLabel] = []
         for j, query in enumerate(chosen[answer.kept]):
             info = {
                 "source": "simulated",
@@ -435,8 +542,11 @@ class PrefSAC(SAC):
                 float(answer.labels[j]),
                 info,
             )
-            self.label_store.append(label)  # durable before anything else can fail
             labels.append(label)
+        # Durable before anything else can fail: the labels with the session that asked for
+        # them, so a run resumed from an older save books this session instead of asking again.
+        self.label_store.record_session(self.num_timesteps, asked, labels)
+        self.label_store.checkpoint()  # into the store file: a copy of it alone holds them
         self.schedule.record(self.num_timesteps, asked)
         self._score_unseen(labels)
         self._train_reward_model()
@@ -462,6 +572,7 @@ class PrefSAC(SAC):
         cfg, buffer = self.preference, self.replay_buffer
         assert isinstance(buffer, PreferenceReplayBuffer)
         batch = self.label_store.load()
+        self._retrain = False
         if len(batch) == 0:
             return  # every query so far was skipped
         stats = self.reward_model.train(
@@ -474,7 +585,10 @@ class PrefSAC(SAC):
             target_accuracy=cfg.reward_target_accuracy,
             steps=cfg.reward_steps,
         )
-        buffer.relabel(self._learned_reward)
+        self._labels_trained = len(batch)
+        self.label_store.digest(len(batch))  # keeps the digest a save records up to date
+        if buffer.stored():
+            buffer.relabel(self._learned_reward)
         self._link_buffer()
         record = self.logger.record
         record("pbrl/labels", len(batch))
@@ -497,6 +611,8 @@ class PrefSAC(SAC):
         buffer = self.replay_buffer
         assert isinstance(buffer, PreferenceReplayBuffer)
         n = buffer.stored()
+        if n < 2:
+            return float("nan")
         fresh = min(max(self.num_timesteps - self._last_session_step, 2), n)
         rows = (np.arange(buffer.pos - fresh, buffer.pos)) % buffer.buffer_size
         obs = buffer.observations[rows].reshape(fresh * buffer.n_envs, -1)
@@ -523,3 +639,8 @@ class PrefSAC(SAC):
             values[f"reward{i}_real_connections"] = float(row[real].mean())
             values[f"reward{i}_noise_connections"] = float(row[noise].mean()) if noise.size else 0.0
         return values
+
+
+def _absolute(path: str | Path) -> str:
+    """``path`` as an absolute path, so it means the same file from any working directory."""
+    return str(Path(path).expanduser().resolve())

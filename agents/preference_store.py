@@ -17,10 +17,19 @@ Durability
   store never holds half a label or half an import.
 - WAL mode lets one process write while others read: a reader sees every committed label, and
   ``load(start=n)`` fetches only those after the first ``n``.
+- Committed labels sit in the write-ahead log ``<path>-wal`` until a checkpoint copies them into
+  the store file: ``checkpoint()`` (PrefSAC calls it after every feedback session) and ``close``
+  do, so a copy of the store file alone holds every label up to then. After a crash the newest
+  labels may live in the ``-wal`` file only: copy or move the two files together.
+- SQLite silently drops the rest of a write-ahead log after a damaged frame, so damage to the
+  ``-wal`` file loses labels without an error. ``digest(n)`` (a SHA-256 chained over the first
+  ``n`` labels) and ``check_prefix(n, digest)`` let a reader that recorded both (PrefSAC records
+  them in every save) detect lost or changed labels: ``LabelStoreError``.
 - Opening a store checks its metadata before writing anything: a file that is not a store, is a
-  newer format version, or was made for other shapes / dtypes / segment length raises ValueError
-  and is left as it was. A missing or empty file (0 bytes, or SQLite with no tables) becomes a
-  new store.
+  newer format version, or was made for other shapes / dtypes / segment length raises
+  ``LabelStoreError`` (a ValueError) and is left as it was. Only a missing file becomes a new
+  store (and only with ``create=True``); an existing file without the store's tables, a 0-byte
+  one included, is an error: it may be a store file copied without its ``-wal``.
 - Open one ``LabelStore`` per process: SQLite connections must not cross a ``fork``.
 - ``import_jsonl`` appends: importing the same file twice stores its labels twice.
 
@@ -31,6 +40,16 @@ Database layout (format ``sparse-rl-preferences``, version 1)
 - ``labels(id INTEGER PRIMARY KEY AUTOINCREMENT, obs0, act0, obs1, act1 BLOB, label REAL,
   info TEXT, created REAL)``: arrays as C-order little-endian bytes of the store's dtype, ``info``
   as JSON, ``created`` as Unix time. Ids grow in append order and are never reused.
+- ``sessions(id INTEGER PRIMARY KEY AUTOINCREMENT, step INTEGER, asked INTEGER, labels INTEGER,
+  created REAL)``: one row per feedback session (``record_session``), committed in the same
+  transaction as that session's labels: the env step it was held at, the queries asked (answered
+  or skipped) and the labels stored. A learner rebuilds its query schedule from it, so a session
+  held after its last checkpoint is not asked again. Added without a version change: opening a
+  store made before it adds the (empty) table, and older readers ignore it.
+- The digest of the first ``n`` labels is ``d_n``: ``d_0`` is 32 zero bytes and ``d_i`` is the
+  SHA-256 of ``d_{i-1}``, then for each of obs0, act0, obs1, act1 its byte length (8 bytes,
+  little-endian) and its stored bytes, then the label as a little-endian float64, then the byte
+  length and UTF-8 bytes of the stored ``info`` text.
 
 Interchange format (what a human-labelling front end writes)
 ------------------------------------------------------------
@@ -57,16 +76,18 @@ then one line per label, with exactly these keys::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
 import sqlite3
+import struct
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -101,10 +122,39 @@ _SCHEMA = (
     "info TEXT NOT NULL, "
     "created REAL NOT NULL)",
 )
+#: Made with a new store, and added on opening one made before it (format version 1 either way).
+_SESSIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    "step INTEGER NOT NULL CHECK (step >= 0), "
+    "asked INTEGER NOT NULL CHECK (asked >= 0), "
+    "labels INTEGER NOT NULL CHECK (labels >= 0 AND labels <= asked), "
+    "created REAL NOT NULL)"
+)
+_SESSION_COLUMNS = ("id", "step", "asked", "labels", "created")
+_INSERT_SESSION = "INSERT INTO sessions (step, asked, labels, created) VALUES (?, ?, ?, ?)"
+_DIGEST_SELECT = "SELECT obs0, act0, obs1, act1, label, info FROM labels ORDER BY id"
+_DIGEST_START = bytes(32)
 _INSERT = (
     "INSERT INTO labels (obs0, act0, obs1, act1, label, info, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT = "SELECT id, obs0, act0, obs1, act1, label, info FROM labels ORDER BY id"
+
+
+class LabelStoreError(ValueError):
+    """A label store that cannot be used as it is: not a store, or missing or changed labels.
+
+    A ValueError, so code that caught a bad store before still does; catch this class to tell
+    label trouble from other bad values.
+    """
+
+
+class SessionRecord(NamedTuple):
+    """One feedback session as the store recorded it (see ``LabelStore.record_session``)."""
+
+    step: int
+    asked: int
+    labels: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,13 +273,15 @@ class _Layout:
 class LabelStore:
     """Preference labels in an SQLite file, committed one by one as the teacher makes them.
 
-    :param path: the database file; created, with its parent folders, if missing. An existing
-        file must be a store made with the same shapes, dtypes and segment length.
+    :param path: the database file. An existing file must be a store made with the same shapes,
+        dtypes and segment length (a file without a store in it is an error, never a new store).
     :param obs_shape: shape of one observation.
     :param act_shape: shape of one action; ``()`` for a discrete action.
     :param segment_length: steps per segment (T).
     :param obs_dtype: dtype the observations are stored in; one of ``DTYPES``.
     :param act_dtype: dtype the actions are stored in; one of ``DTYPES``.
+    :param create: make a new store, with its parent folders, if ``path`` is missing; False
+        raises FileNotFoundError instead (a resumed run must find the labels it made).
     """
 
     def __init__(
@@ -240,6 +292,8 @@ class LabelStore:
         segment_length: int,
         obs_dtype: str | np.dtype | type = "float32",
         act_dtype: str | np.dtype | type = "float32",
+        *,
+        create: bool = True,
     ) -> None:
         self._layout = _Layout(
             obs_shape=_shape("obs_shape", obs_shape),
@@ -251,16 +305,27 @@ class LabelStore:
         self._path = Path(path)
         if self._path.is_dir():
             raise ValueError(f"path {self._path} is a folder; pass the path of a database file.")
+        existed = self._path.exists()
+        if not existed and not create:
+            raise FileNotFoundError(
+                f"label store {self._path} does not exist; pass the path of the store the labels "
+                "were written to (a new store is only made with create=True)."
+            )
         _check_sqlite_header(self._path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        # mode=rw never creates the file: between the check above and here it may have gone.
+        target = self._path.absolute().as_uri() + ("" if create else "?mode=rw")
         # Autocommit (isolation_level=None): this class opens every transaction itself.
         self._conn: sqlite3.Connection | None = sqlite3.connect(
-            self._path, timeout=30.0, isolation_level=None
+            target, timeout=30.0, isolation_level=None, uri=True
         )
+        #: (n, digest of the first n labels): ``digest`` extends it instead of starting over.
+        self._digested = (0, _DIGEST_START)
         try:
-            self._open()
+            self._open(existed)
         except BaseException:
-            self.close()
+            self._close(checkpoint=False)
             raise
 
     # -- public API -----------------------------------------------------------------------------
@@ -300,8 +365,104 @@ class LabelStore:
         """Commit several labels in one transaction (all or none) and return their ids."""
         return self._insert([self._row(label, f"labels[{i}]") for i, label in enumerate(labels)])
 
+    def record_session(
+        self, step: int, asked: int, labels: Iterable[PreferenceLabel] = ()
+    ) -> list[int]:
+        """Commit a feedback session's labels and its ``sessions`` row in one transaction.
+
+        All or nothing, so after a crash the store holds either the whole session (and a learner
+        resuming from an older checkpoint books it instead of asking again) or none of it.
+
+        :param step: the env step the session was held at.
+        :param asked: queries asked, including those the teacher skipped (they cost budget too).
+        :param labels: the answers, at most ``asked``.
+        :return: the ids of the labels.
+        """
+        for name, value in (("step", step), ("asked", asked)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}.")
+        rows = [self._row(label, f"labels[{i}]") for i, label in enumerate(labels)]
+        if len(rows) > asked:
+            raise ValueError(f"{len(rows)} labels for a session that asked only {asked} queries.")
+        with self._transaction() as conn:
+            ids = [int(conn.execute(_INSERT, row).lastrowid or 0) for row in rows]
+            conn.execute(_INSERT_SESSION, (int(step), int(asked), len(rows), time.time()))
+        return ids
+
+    def sessions(self, after_step: int = -1) -> list[SessionRecord]:
+        """The recorded feedback sessions held after env step ``after_step``, oldest first."""
+        rows = self._connection().execute(
+            "SELECT step, asked, labels FROM sessions WHERE step > ? ORDER BY id", (after_step,)
+        )
+        return [SessionRecord(int(step), int(asked), int(n)) for step, asked, n in rows]
+
     def __len__(self) -> int:
         return int(self._connection().execute("SELECT COUNT(*) FROM labels").fetchone()[0])
+
+    def digest(self, count: int | None = None) -> str:
+        """Hex SHA-256 chained over the first ``count`` labels (default: all), in append order.
+
+        Record it with ``count`` to tell later that the store still starts with those labels
+        (``check_prefix``). The longest prefix digested so far is kept, so calls with a growing
+        ``count`` read only the labels added since.
+        """
+        if count is None:
+            count = len(self)
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"count must be an int >= 0, got {count!r}.")
+        done, value = self._digested
+        if count < done:
+            done, value = 0, _DIGEST_START
+        if count > done:
+            rows = self._connection().execute(
+                f"{_DIGEST_SELECT} LIMIT ? OFFSET ?", (int(count) - done, done)
+            )
+            for row in rows:
+                value = _chain(value, row)
+                done += 1
+            if done < count:
+                raise LabelStoreError(
+                    f"{self._path} holds {done} labels; cannot digest the first {count}."
+                )
+        if done >= self._digested[0]:
+            self._digested = (done, value)
+        return value.hex()
+
+    def check_prefix(self, count: int, digest: str) -> None:
+        """Raise LabelStoreError unless the store starts with the ``count`` labels of ``digest``.
+
+        Labels after them are fine (a run goes on labelling); fewer, or different ones, are not.
+        """
+        held = len(self)
+        if held < count:
+            raise LabelStoreError(
+                f"{self._path} holds {held} labels, but {count} were recorded: {count - held} of "
+                "them are missing. SQLite drops the rest of a damaged write-ahead log "
+                f"({self._path.name}-wal) without an error, and a store file copied without its "
+                "-wal misses its newest labels. Restore the store and its -wal from a backup, or "
+                "use the store the labels were recorded in."
+            )
+        if self.digest(count) != digest:
+            raise LabelStoreError(
+                f"{self._path}: the first {count} labels differ from the {count} recorded (their "
+                "digests do not match): this is another store, or its labels were changed. Use "
+                "the store the labels were recorded in."
+            )
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the store file and empty it; False if readers or a
+        writer in another process kept it from finishing (within 2 s).
+
+        Labels are durable either way; this makes the store file alone hold them, so a copy of
+        it (or a crash that loses the ``-wal`` file) keeps every label up to now.
+        """
+        conn = self._connection()
+        conn.execute("PRAGMA busy_timeout = 2000")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        finally:
+            conn.execute("PRAGMA busy_timeout = 30000")
+        return busy == 0
 
     def load(self, start: int = 0) -> LabelBatch:
         """All committed labels from the ``start``-th on (0-based, in append order).
@@ -400,8 +561,20 @@ class LabelStore:
         return len(self._insert(rows))
 
     def close(self) -> None:
-        """Close the database; committed labels are already on disk. Closing twice is fine."""
-        if self._conn is not None:
+        """Checkpoint the write-ahead log and close; committed labels are already on disk.
+
+        Closing twice is fine.
+        """
+        self._close(checkpoint=True)
+
+    def _close(self, checkpoint: bool) -> None:
+        if self._conn is None:
+            return
+        try:
+            if checkpoint:
+                with contextlib.suppress(sqlite3.Error):  # the labels are durable anyway
+                    self.checkpoint()
+        finally:
             self._conn.close()
             self._conn = None
 
@@ -418,7 +591,7 @@ class LabelStore:
 
     # -- opening --------------------------------------------------------------------------------
 
-    def _open(self) -> None:
+    def _open(self, existed: bool) -> None:
         conn = self._connection()
         objects = self._schema()  # first, so a file that is not a store fails before any pragma
         # FULL, not NORMAL: in WAL mode NORMAL survives a killed process but may drop the last
@@ -428,12 +601,23 @@ class LabelStore:
         if objects:
             self._check(objects)  # before anything that could write to a file that is not ours
             self._use_wal()
+            if "sessions" not in objects:  # a store made before the sessions table
+                with self._transaction():
+                    conn.execute(_SESSIONS_TABLE)
             return
+        if existed:
+            size = self._path.stat().st_size
+            raise LabelStoreError(
+                f"{self._path} exists but holds no label store ({size} bytes, no tables). If it "
+                f"was copied or moved without its {self._path.name}-wal file, bring that file "
+                "beside it (after a crash the labels can sit there only); if it holds no labels "
+                "you need, delete it and a new store is made."
+            )
         self._use_wal()
         with self._transaction():
             objects = self._schema()  # another process may have created the store meanwhile
             if not objects:
-                for statement in _SCHEMA:
+                for statement in (*_SCHEMA, _SESSIONS_TABLE):
                     conn.execute(statement)
                 metadata = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
                 metadata.update(self._layout.as_json())
@@ -460,17 +644,17 @@ class LabelStore:
         except sqlite3.OperationalError:
             raise  # locked, unreadable, ...: a real I/O problem, not a foreign file
         except sqlite3.DatabaseError as error:
-            raise ValueError(
+            raise LabelStoreError(
                 f"{self._path} is not a sparse-rl preference store: SQLite cannot read it as a "
                 f"database ({error}). Pass a new path, or the path of a store LabelStore made."
             ) from None
         return dict(rows)
 
     def _check(self, objects: Mapping[str, str]) -> None:
-        """Raise ValueError unless the file is a store of this format and layout."""
+        """Raise LabelStoreError unless the file is a store of this format and layout."""
         path = self._path
         if objects.get("metadata") != "table" or objects.get("labels") != "table":
-            raise ValueError(
+            raise LabelStoreError(
                 f"{path} is an SQLite database but not a sparse-rl preference store: it holds "
                 f"{sorted(objects)}, not the 'metadata' and 'labels' tables. Pass a new path."
             )
@@ -481,26 +665,33 @@ class LabelStore:
             }
             columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(labels)"))
         except (sqlite3.DatabaseError, ValueError, TypeError) as error:
-            raise ValueError(
+            raise LabelStoreError(
                 f"{path} is not a sparse-rl preference store: its metadata table cannot be read "
                 f"({error})."
             ) from None
         if metadata.get("format") != FORMAT_NAME:
-            raise ValueError(
+            raise LabelStoreError(
                 f"{path} is not a sparse-rl preference store: its metadata says "
                 f"format={metadata.get('format')!r}, expected {FORMAT_NAME!r}."
             )
         _check_version(metadata.get("version"), str(path))
         if sorted(columns) != sorted(_LABEL_COLUMNS):
-            raise ValueError(
+            raise LabelStoreError(
                 f"{path} is not a valid sparse-rl preference store: its labels table has "
                 f"columns {list(columns)}, expected {list(_LABEL_COLUMNS)}."
             )
+        if "sessions" in objects:
+            columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(sessions)"))
+            if sorted(columns) != sorted(_SESSION_COLUMNS):
+                raise LabelStoreError(
+                    f"{path} is not a valid sparse-rl preference store: its sessions table has "
+                    f"columns {list(columns)}, expected {list(_SESSION_COLUMNS)}."
+                )
         for key, given in self._layout.as_json().items():
             if key not in metadata:
-                raise ValueError(f"{path} is an incomplete store: its metadata lacks {key!r}.")
+                raise LabelStoreError(f"{path} is an incomplete store: its metadata lacks {key!r}.")
             if metadata[key] != given:
-                raise ValueError(
+                raise LabelStoreError(
                     f"{path} holds a store with {key}={_show(metadata[key])}, but "
                     f"{key}={_show(given)} was given. Open it with {key}={_show(metadata[key])}, "
                     "or pass a new path for a new store."
@@ -559,7 +750,7 @@ class LabelStore:
         stored = dtype.newbyteorder("<")
         expected = stored.itemsize * math.prod(shape)
         if len(blob) != expected:
-            raise ValueError(
+            raise LabelStoreError(
                 f"{self._path}: label id {row_id} has {len(blob)} bytes of {name}, expected "
                 f"{expected}; the store is corrupted."
             )
@@ -675,10 +866,24 @@ def _check_sqlite_header(path: Path) -> None:
     with open(path, "rb") as file:
         magic = file.read(len(_SQLITE_MAGIC))
     if magic != _SQLITE_MAGIC:
-        raise ValueError(
+        raise LabelStoreError(
             f"{path} is not a sparse-rl preference store: it is not an SQLite database (it starts "
             f"with {magic[:16]!r}). Pass a new path, or the path of a store LabelStore made."
         )
+
+
+def _chain(previous: bytes, row: Sequence[Any]) -> bytes:
+    """The next digest of the chain: ``previous`` and one label's stored values (module doc)."""
+    *blobs, label, info = row
+    step = hashlib.sha256(previous)
+    for blob in blobs:
+        step.update(len(blob).to_bytes(8, "little"))
+        step.update(blob)
+    step.update(struct.pack("<d", float(label)))
+    text = info.encode("utf-8")
+    step.update(len(text).to_bytes(8, "little"))
+    step.update(text)
+    return step.digest()
 
 
 def _check_version(version: object, where: str) -> None:

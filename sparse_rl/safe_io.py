@@ -82,8 +82,14 @@ def restore_model(model: Any, path: str | Path) -> None:
             f"{path}: its state dicts do not match this run's model (missing {missing}, "
             f"unexpected {extra}); was it saved by another config?"
         )
+    for name, value in counters.items():  # first: loading the loop state may read them
+        setattr(model, name, value)
+    from sparse_rl.agents import LabelStoreError
+
     try:
         model.set_parameters(params, exact_match=True, device=model.device)
+    except LabelStoreError:
+        raise  # lost labels are not a damaged checkpoint: an older one must not hide them
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
         raise UnsafeStateError(
             f"{path}: the weights do not fit this run's model ({error})"
@@ -95,8 +101,6 @@ def restore_model(model: Any, path: str | Path) -> None:
             raise UnsafeStateError(f"{path}: tensor {name} is missing or has the wrong shape")
         with torch.no_grad():
             current.copy_(saved)
-    for name, value in counters.items():
-        setattr(model, name, value)
 
 
 def _attribute(model: Any, dotted: str) -> Any:
