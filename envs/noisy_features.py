@@ -38,7 +38,14 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-__all__ = ["NOISE_KINDS", "NoiseKind", "NoisyFeatures", "noisy_observation_size"]
+__all__ = [
+    "MAX_FEATURES",
+    "NOISE_KINDS",
+    "NoiseKind",
+    "NoisyFeatures",
+    "max_noise_fraction",
+    "noisy_observation_size",
+]
 
 NoiseKind = Literal["gaussian", "uniform", "empirical"]
 NOISE_KINDS: tuple[str, ...] = get_args(NoiseKind)
@@ -49,6 +56,11 @@ _STREAM_TAG = 0x4E4F4953
 # Noise is drawn for many steps at once: one numpy call per block instead of one per step.
 _MAX_BLOCK_STEPS = 256
 _MAX_BLOCK_ELEMENTS = 1 << 18
+#: The most features the wrapper builds (more only when the env alone has more). As the noise
+#: fraction nears 1 the count ``d / (1 - f)`` has no bound, and the run dies of memory long after
+#: it started: ``f = 0.999999`` on HalfCheetah makes 17 million inputs, a 4-billion-weight first
+#: layer. The papers' largest setting, Humanoid at 99% noise, has 34,800.
+MAX_FEATURES = 100_000
 
 
 def noisy_observation_size(num_real: int, noise_fraction: float) -> int:
@@ -59,6 +71,23 @@ def noisy_observation_size(num_real: int, noise_fraction: float) -> int:
     """
     _check_noise_fraction(noise_fraction)
     return round(num_real / (1.0 - noise_fraction))
+
+
+def max_noise_fraction(num_real: int) -> float:
+    """The largest ``noise_fraction`` the wrapper accepts for ``num_real`` real features: the
+    largest float ``f`` with ``noisy_observation_size(num_real, f) <= max(num_real,
+    MAX_FEATURES)``, exactly (the size grows with ``f``, so a few float steps find the edge)."""
+    _check_positive_int("num_real", num_real)
+    limit = max(int(num_real), MAX_FEATURES)
+    # round() ties to even, so the size stays within limit up to limit + 0.5 when limit is even.
+    f = max(0.0, 1.0 - num_real / (limit + 0.5))
+    while f > 0.0 and noisy_observation_size(num_real, f) > limit:
+        f = math.nextafter(f, 0.0)
+    while (above := math.nextafter(f, 1.0)) < 1.0 and (
+        noisy_observation_size(num_real, above) <= limit
+    ):
+        f = above
+    return f
 
 
 def _check_noise_fraction(noise_fraction: float) -> None:
@@ -162,6 +191,14 @@ class NoisyFeatures(
         self.reservoir_size = int(reservoir_size)
         self.num_real: int = int(inner.shape[0])
         self.num_features: int = noisy_observation_size(self.num_real, self.noise_fraction)
+        if self.num_features > max(self.num_real, MAX_FEATURES):
+            raise ValueError(
+                f"noise_fraction={noise_fraction!r} makes {self.num_features} features of "
+                f"{self.num_real} real ones, more than MAX_FEATURES={MAX_FEATURES} (networks "
+                "and replay buffers that wide run out of memory); the largest valid "
+                f"noise_fraction for {self.num_real} real features is "
+                f"{max_noise_fraction(self.num_real)!r}"
+            )
         self.num_noise: int = self.num_features - self.num_real
 
         d, n = self.num_real, self.num_noise

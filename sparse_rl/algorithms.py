@@ -27,6 +27,7 @@ from sparse_rl.config import (
     algorithm,
     check_choice,
     check_keys,
+    check_number,
     is_visual,
 )
 
@@ -42,6 +43,43 @@ SPARSE_KEYS = (
     "critic_sparsity",
 )
 ACTION_NOISES = {"normal": ("sigma",), "ornstein_uhlenbeck": ("sigma", "theta", "dt")}
+_POSITIVE_INT: dict[str, Any] = {"integer": True, "low": 1}
+_POSITIVE: dict[str, Any] = {"low": 0, "low_open": True}
+_FRACTION: dict[str, Any] = {"low": 0, "high": 1, "low_open": True}
+_EVERY_STEP: dict[str, Any] = {**_POSITIVE_INT, "also": (-1,)}
+#: Valid values of the numeric algo_kwargs SB3's algorithms take (``check_number`` arguments),
+#: checked when the algo's class has the key: a value outside crashes SB3 or trains on NaNs.
+ALGO_KWARG_RANGES: dict[str, dict[str, Any]] = {
+    "batch_size": _POSITIVE_INT,
+    "buffer_size": _POSITIVE_INT,
+    "learning_starts": {"integer": True, "low": 0},
+    "gradient_steps": {**_EVERY_STEP, "why": " (-1: one per env step collected)"},
+    "n_steps": _POSITIVE_INT,
+    "n_epochs": _POSITIVE_INT,
+    "policy_delay": _POSITIVE_INT,
+    "target_update_interval": _POSITIVE_INT,
+    "stats_window_size": _POSITIVE_INT,
+    "sde_sample_freq": {**_EVERY_STEP, "why": " (-1: only at the start of a rollout)"},
+    "gamma": _FRACTION,
+    "tau": _FRACTION,
+    "gae_lambda": {"low": 0, "high": 1},
+    "learning_rate": _POSITIVE,
+    "max_grad_norm": _POSITIVE,
+    "clip_range": _POSITIVE,
+    "clip_range_vf": _POSITIVE,
+    "target_kl": _POSITIVE,
+    "rms_prop_eps": _POSITIVE,
+    "vf_coef": {"low": 0},
+    "target_policy_noise": {"low": 0},
+    "target_noise_clip": {"low": 0},
+}
+#: algo_kwargs of ALGO_KWARG_RANGES whose null SB3 reads as "off".
+_NULLABLE_ALGO_KWARGS = ("clip_range_vf", "target_kl")
+_ACTION_NOISE_RANGES: dict[str, dict[str, Any]] = {
+    "sigma": {"low": 0},
+    "theta": _POSITIVE,
+    "dt": _POSITIVE,
+}
 #: algo_kwargs the config sets elsewhere (value: where).
 RESERVED_ALGO_KWARGS = {
     "policy": "the algo (policy class follows from algo and policy_kwargs)",
@@ -119,7 +157,32 @@ def _check_algo_kwargs(config: RunConfig) -> None:
     check_keys(
         config.algo_kwargs, [k for k in valid if k not in RESERVED_ALGO_KWARGS], "algo_kwargs."
     )
-    noise = config.algo_kwargs.get("action_noise")
+    _checked_algo_kwargs(config)
+
+
+def _checked_algo_kwargs(config: RunConfig) -> dict[str, Any]:
+    """A copy of ``algo_kwargs`` with every value SB3 algorithms commonly take checked (the one
+    place for them) and whole floats made ints (``buffer_size: 1e6``)."""
+    kwargs = copy.deepcopy(config.algo_kwargs)
+    base = algorithm(config).base
+    # Advantages normalised over one sample are NaN (PPO asserts it, A2C trains on the NaNs).
+    normalized = bool(kwargs.get("normalize_advantage", base == "ppo"))
+    one_sample_nan = base in ("ppo", "a2c") and normalized
+    for key, value in kwargs.items():
+        path = f"algo_kwargs.{key}"
+        if key in ALGO_KWARG_RANGES and not (value is None and key in _NULLABLE_ALGO_KWARGS):
+            spec = ALGO_KWARG_RANGES[key]
+            if one_sample_nan and key in ("batch_size", "n_steps"):
+                why = " (advantages are normalised over each batch; or normalize_advantage: false)"
+                spec = {**spec, "low": 2, "why": why}
+            kwargs[key] = check_number(path, value, **spec)
+        elif key == "train_freq":
+            kwargs[key] = _checked_train_freq(path, value)
+        elif key == "ent_coef":
+            kwargs[key] = _checked_ent_coef(path, value, learned=base == "sac")
+        elif key == "target_entropy" and value != "auto":
+            kwargs[key] = check_number(path, value, why=", or 'auto'")
+    noise = kwargs.get("action_noise")
     if noise is not None:
         if not isinstance(noise, Mapping) or "type" not in noise:
             raise ConfigError(
@@ -128,11 +191,53 @@ def _check_algo_kwargs(config: RunConfig) -> None:
             )
         check_choice("algo_kwargs.action_noise.type", noise["type"], tuple(ACTION_NOISES))
         check_keys(noise, ["type", *ACTION_NOISES[noise["type"]]], "algo_kwargs.action_noise.")
+        for key, value in noise.items():
+            if key != "type":
+                path = f"algo_kwargs.action_noise.{key}"
+                noise[key] = check_number(path, value, **_ACTION_NOISE_RANGES[key])
+    return kwargs
+
+
+def _checked_train_freq(path: str, value: Any) -> int | list[Any]:
+    """``train_freq``: a number of steps, or ``[frequency, 'step' or 'episode']``."""
+    pair = isinstance(value, (list, tuple))
+    if pair and (len(value) != 2 or value[1] not in ("step", "episode")):
+        frequency: Any = None
+    else:
+        frequency = value[0] if pair else value
+    try:
+        frequency = check_number(path, frequency, integer=True, low=1)
+    except ConfigError:
+        raise ConfigError(
+            f"{path}: {value!r} is not valid; an integer >= 1, or [frequency, 'step' or "
+            "'episode'] with frequency an integer >= 1."
+        ) from None
+    return [frequency, value[1]] if pair else frequency
+
+
+def _checked_ent_coef(path: str, value: Any, *, learned: bool) -> Any:
+    """``ent_coef``: a number >= 0; SAC also learns it from ``auto`` / ``auto_<initial value>``."""
+    if not learned:
+        return check_number(path, value, low=0)
+    if value == "auto":
+        return value
+    initial = value.removeprefix("auto_") if isinstance(value, str) else None
+    try:
+        if initial is None:
+            return check_number(path, value, low=0)
+        if initial != value:
+            check_number(path, float(initial), low=0, low_open=True)
+            return value
+    except (ConfigError, ValueError):  # raised again below, with SAC's forms
+        pass
+    raise ConfigError(
+        f"{path}: {value!r} is not valid; 'auto', 'auto_<initial value > 0>' or a number >= 0."
+    )
 
 
 def build_algo_kwargs(config: RunConfig, action_dim: int) -> dict[str, Any]:
     """``algo_kwargs`` as the SB3 class takes them (action noise objects, tuples)."""
-    kwargs = copy.deepcopy(config.algo_kwargs)
+    kwargs = _checked_algo_kwargs(config)
     if isinstance(kwargs.get("train_freq"), list):
         kwargs["train_freq"] = tuple(kwargs["train_freq"])
     noise = kwargs.get("action_noise")
@@ -207,6 +312,32 @@ def _named_class(path: str, name: Any, module: Any, base: type, *, own: bool = F
     return getattr(module, name)
 
 
+def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
+    """Layer sizes are positive integers, as a list or the mapping form SB3 reads for this algo:
+    ``{pi, qf}`` (both) off-policy, ``{pi, vf}`` (either) on-policy; other keys it would ignore."""
+    path = "policy_kwargs.net_arch"
+    on_policy = algorithm(config).base in ("ppo", "a2c")
+    keys = ("pi", "vf") if on_policy else ("pi", "qf")
+    valid = (
+        "a list of layer sizes (positive integers), or a mapping with keys "
+        f"{' and '.join(keys)} ({'either' if on_policy else 'both'}) to such lists"
+    )
+    if isinstance(net_arch, Mapping):
+        wrong = [k for k in net_arch if k not in keys]
+        missing = [] if on_policy else [k for k in keys if k not in net_arch]
+        if wrong or missing:
+            raise ConfigError(f"{path}: {net_arch!r} is not valid; {valid}.")
+        layers = {f"{path}.{k}": v for k, v in net_arch.items()}
+    else:
+        layers = {path: net_arch}
+    for where, sizes in layers.items():
+        ok = isinstance(sizes, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
+        )
+        if not ok:
+            raise ConfigError(f"{where}: {sizes!r} is not valid; {valid}.")
+
+
 def _sparse_settings(path: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Sparse keys with updaters built, checked by building ``NetworkSparsity``."""
     from sparse_rl.agents.sparse_config import KEYS, NetworkSparsity
@@ -246,6 +377,8 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
             "policy_kwargs, as for every algo."
         )
     check_keys(given, _policy_parameters(config), prefix)
+    if "net_arch" in given:
+        _check_net_arch(config, given["net_arch"])
     kwargs = {k: v for k, v in given.items() if k not in SPARSE_KEYS}
     sparse = {k: v for k, v in given.items() if k in SPARSE_KEYS}
     if algorithm(config).family == "anf":

@@ -19,7 +19,11 @@ Every key is checked: an unknown key anywhere (including inside ``algo_kwargs``,
 ``policy_kwargs``, ``preference`` and ``teacher``) is a :class:`ConfigError` naming its full path,
 the closest valid key and all valid keys; so are wrong types and invalid choices (the checks of
 the algorithm arguments live in :mod:`sparse_rl.algorithms`). YAML is read
-with ``yaml.safe_load``'s rules, except that ``3e-4`` is a number (YAML 1.1 wants ``3.0e-4``).
+with ``yaml.safe_load``'s rules, except that ``3e-4`` is a number (YAML 1.1 wants ``3.0e-4``), a
+key given twice in one mapping is an error (not last-one-wins), and a file may nest at most
+:data:`MAX_DEPTH` deep and its aliases add at most :data:`MAX_ALIAS_NODES` nodes (so an alias
+bomb fails at once): :func:`load_yaml` is the one reader for config files, sweep files and
+``--set`` values.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import re
 import tomllib
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,8 +213,112 @@ def method_label(config: RunConfig) -> str:
 # -- loading and overrides -----------------------------------------------------------------------
 
 
+#: How deep mappings and lists may nest in a config or sweep file (a run config needs about 5).
+MAX_DEPTH = 50
+#: How many nodes the aliases of one file may add, all expansions together: the shipped sweep
+#: files add a few dozen; a "billion laughs" file would add billions.
+MAX_ALIAS_NODES = 10_000
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Refused(yaml.YAMLError):
+    """A file the capped loader will not read: which limit, and where in the text."""
+
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+    def __str__(self) -> str:
+        return f"{self.message} (line {self.mark.line + 1}, column {self.mark.column + 1})"
+
+
 class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads ``1e-3`` / ``3E4`` as floats (YAML 1.2 does)."""
+    """``yaml.SafeLoader`` that also reads ``1e-3`` / ``3E4`` as floats (YAML 1.2 does), and is
+    capped: aliases may add at most :data:`MAX_ALIAS_NODES` nodes, nesting (aliases expanded)
+    stops at :data:`MAX_DEPTH`, an alias may not sit inside its own anchor, and a key may appear
+    once per mapping (merge keys ``<<`` aside). The checks run while composing the node graph,
+    before any Python object is built, so a hostile file costs no more than its own size.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._depth = 0  # mappings and lists open around the node being composed
+        self._alias_nodes = 0
+        self._open: set[str] = set()  # anchors whose node is still being composed
+        self._measured: dict[yaml.Node, tuple[int, int]] = {}  # node -> (size, height) expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self._check_alias(event)
+            return super().compose_node(parent, index)
+        collection = isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent))
+        if collection:
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"nested more than MAX_DEPTH={MAX_DEPTH} deep", event.start_mark)
+        if event.anchor is not None:
+            self._open.add(event.anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            if collection:
+                self._depth -= 1
+            self._open.discard(event.anchor)
+        if isinstance(node, yaml.MappingNode):
+            self._check_unique_keys(node)
+        self._measure(node)
+        return node
+
+    def _check_alias(self, event: yaml.AliasEvent) -> None:
+        node = self.anchors.get(event.anchor)
+        if node is None:  # undefined: PyYAML's own error follows
+            return
+        if event.anchor in self._open:
+            where = f"alias *{event.anchor} sits inside the node it names"
+            raise _Refused(f"{where}, which would contain itself", event.start_mark)
+        size, height = self._measured[node]
+        self._alias_nodes += size
+        if self._alias_nodes > MAX_ALIAS_NODES:
+            raise _Refused(
+                f"aliases expand to more than MAX_ALIAS_NODES={MAX_ALIAS_NODES} nodes (an alias "
+                "bomb?); write the values out or use fewer aliases",
+                event.start_mark,
+            )
+        if self._depth + height > MAX_DEPTH:
+            raise _Refused(
+                f"alias *{event.anchor} makes it nested more than MAX_DEPTH={MAX_DEPTH} deep",
+                event.start_mark,
+            )
+
+    def _measure(self, node: yaml.Node) -> None:
+        """Record ``node``'s size and height with aliases expanded (its children are known)."""
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            self._measured[node] = (1, 0)
+            return
+        measured = [self._measured[child] for child in children]
+        size = 1 + sum(size for size, _ in measured)
+        self._measured[node] = (size, 1 + max((height for _, height in measured), default=0))
+
+    def _check_unique_keys(self, node: yaml.MappingNode) -> None:
+        """Each key once, before merge keys flatten the mapping (a merged key may be overridden)."""
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = self.construct_object(key_node)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                raise _Refused(
+                    f"duplicate key {key!r} (first at line {first}); each key may appear once "
+                    "in a mapping",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
 
 
 # add_implicit_resolver appends to lists shared with SafeLoader: copy them first.
@@ -225,6 +334,50 @@ _Loader.add_implicit_resolver(
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
+def load_yaml(text: str | bytes, source: str, *, invalid: str = "is not valid") -> Any:
+    """The data in YAML (or JSON) ``text``, read by the capped loader; the one way our command
+    line reads YAML a user wrote (config files, sweep files, ``--set`` values).
+
+    :param source: what ``text`` is, to start error messages (``config file 'run.yaml'``).
+    :param invalid: what follows ``source`` when ``text`` is not YAML at all.
+    """
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as error:
+        raise ConfigError(f"{source}: {error}.") from None
+    except yaml.YAMLError as error:
+        detail = " ".join(str(error).split())
+        raise ConfigError(f"{source} {invalid}: {detail}") from None
+    finally:
+        loader.dispose()
+
+
+def load_toml(text: str, source: str) -> dict[str, Any]:
+    """The data in TOML ``text``, nesting checked against :data:`MAX_DEPTH` like YAML's."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source} is not valid: {error}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        raise ConfigError(f"{source}: nested more than MAX_DEPTH={MAX_DEPTH} deep.")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How deep mappings and lists nest in ``data`` (a scalar: 0), without recursion."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        value, depth = todo.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:
     """The run described by the file at ``path`` (YAML or TOML, by extension) and ``overrides``.
 
@@ -238,27 +391,30 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunCo
     return config_from_dict(apply_overrides(data, overrides))
 
 
-def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The raw mapping in a YAML / TOML config file (before overrides and checks)."""
+def read_config_file(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """The raw mapping in a YAML / TOML config file (before overrides and checks).
+
+    :param what: what the file is, for error messages (sweeps read theirs here too).
+    """
     path = Path(path)
+    source = f"{what} {str(path)!r}"
     if path.suffix not in CONFIG_SUFFIXES:
-        raise ConfigError(
-            f"config file {str(path)!r} must end in one of {list(CONFIG_SUFFIXES)} (YAML or TOML)."
-        )
+        raise ConfigError(f"{source} must end in one of {list(CONFIG_SUFFIXES)} (YAML or TOML).")
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist.")
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f) if path.suffix == ".toml" else yaml.load(f, Loader=_Loader)
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
-        detail = " ".join(str(error).split())
-        raise ConfigError(f"config file {str(path)!r} is not valid: {detail}") from None
+        raise ConfigError(f"{source} does not exist.")
+    raw = path.read_bytes()
+    if path.suffix == ".toml":
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{source} is not valid: {error}") from None
+        data: Any = load_toml(text, source)
+    else:
+        data = load_yaml(raw, source)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"config file {str(path)!r} must hold a mapping of keys, got {_kind(data)}."
-        )
+        raise ConfigError(f"{source} must hold a mapping of keys, got {_kind(data)}.")
     return data
 
 
@@ -277,12 +433,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 f"override {override!r} must look like key=value or key.sub=value "
                 "(e.g. seed=3, env.noise_fraction=0.9)."
             )
-        try:
-            value = yaml.load(text, Loader=_Loader)
-        except yaml.YAMLError as error:
-            detail = " ".join(str(error).split())
-            message = f"override {override!r}: the value is not valid YAML: {detail}"
-            raise ConfigError(message) from None
+        shown = override if len(override) <= 60 else override[:57] + "..."
+        value = load_yaml(text, f"override {shown!r}", invalid="has a value that is not valid YAML")
         node = result
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -492,6 +644,45 @@ def check_choice(path: str, value: Any, choices: Sequence[str]) -> None:
         raise ConfigError(f"{path}: {value!r} is not valid{hint}; choose one of {list(choices)}.")
 
 
+def check_number(
+    path: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    also: Sequence[int] = (),
+    why: str = "",
+) -> int | float:
+    """``value`` if it is a finite number within the bounds (``integer``: a whole one, returned
+    as an int, so ``1e6`` works as for the typed keys; ``also``: extra valid values), else a
+    ConfigError naming ``path``, the value and the valid range (``why``: appended reason)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value) and (not integer or value.is_integer())
+        value = int(value) if ok and integer else value
+    if ok and value in also:
+        return value
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return value
+    if low is not None and high is not None:
+        valid = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        valid = f"{'an integer' if integer else 'a number'} in {valid}"
+    elif low is not None:
+        sign = ">" if low_open else ">="
+        valid = f"{'an integer' if integer else 'a finite number'} {sign} {low:g}"
+    else:
+        valid = "an integer" if integer else "a finite number"
+    valid += "".join(f", or {extra}" for extra in also)
+    raise ConfigError(f"{path}: {value!r} is not valid; {valid}{why}.")
+
+
 def _check_at_least(path: str, value: int | None, low: int) -> None:
     if value is not None and value < low:
         raise ConfigError(f"{path}: must be >= {low}, got {value!r}.")
@@ -499,9 +690,11 @@ def _check_at_least(path: str, value: int | None, low: int) -> None:
 
 def _check_run(config: RunConfig) -> None:
     check_choice("algo", config.algo, ALGOS)
-    if config.name is not None and (not config.name.strip() or "/" in config.name):
-        raise ConfigError(f"name: {config.name!r} must be non-empty and have no '/' (it names the "
-                          "default run dir).")  # fmt: skip
+    if config.name is not None and not _is_file_name(config.name):
+        raise ConfigError(
+            f"name: {config.name!r} is not valid; a run name names the default run dir: "
+            "not blank, without control characters and path separators ('/', '\\')."
+        )
     _check_at_least("steps", config.steps, 1)
     _check_at_least("seed", config.seed, 0)
     _check_at_least("threads", config.threads, 1)
@@ -518,6 +711,18 @@ def _check_run(config: RunConfig) -> None:
     from sparse_rl.algorithms import check_arguments  # needs the agents: imported when used
 
     check_arguments(config)
+
+
+def _is_file_name(text: str) -> bool:
+    """Whether ``text`` can be (part of) one folder name: not blank, no separator, no character
+    of Unicode category C (control, format, unassigned: NUL, newline, escape, right-to-left
+    override, ...), which would hide or garble what a folder listing shows."""
+    return (
+        bool(text.strip())
+        and "/" not in text
+        and "\\" not in text
+        and not any(unicodedata.category(char).startswith("C") for char in text)
+    )
 
 
 def _check_device(device: str) -> None:
@@ -585,13 +790,17 @@ def _check_env(config: RunConfig) -> None:
     for key in ("preset", "dynamic", "videos"):
         if getattr(env, key) is not None and kind != "pixels":
             raise ConfigError(f"env.{key}: applies to DeepMind Control pixels only.")
+    if env.videos is not None and (not env.videos.strip() or "\0" in env.videos):
+        raise ConfigError(
+            f"env.videos: {env.videos!r} is not valid; give a directory of background videos "
+            "(a non-blank path; '.' for the current one) or null for procedural ones."
+        )
     if env.preset is not None:
         check_mode("env.preset", env.preset)
     if env.noise_fraction is not None:
         if kind == "pixels":
             raise ConfigError("env.noise_fraction: applies to flat (state) observations only.")
-        if not 0.0 <= env.noise_fraction < 1.0:
-            raise ConfigError(f"env.noise_fraction: must be in [0, 1), got {env.noise_fraction}.")
+        _check_noise_fraction(env.noise_fraction)
         check_choice("env.noise", env.noise, envs.NOISE_KINDS)
         if not env.noise_scale > 0:
             raise ConfigError(f"env.noise_scale: must be > 0, got {env.noise_scale}.")
@@ -606,6 +815,23 @@ def _check_env(config: RunConfig) -> None:
     for key in env.kwargs:
         if key in _ENV_FIELDS:
             raise ConfigError(f"env.kwargs.{key}: set env.{key} instead.")
+
+
+def _check_noise_fraction(fraction: float) -> None:
+    """In [0, 1), and small enough that even an env with one real feature stays within
+    ``MAX_FEATURES`` (the exact bound for an env's own feature count is checked when it is
+    built: the count is not known before)."""
+    from sparse_rl.envs.noisy_features import MAX_FEATURES, max_noise_fraction
+
+    if not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"env.noise_fraction: must be in [0, 1), got {fraction}.")
+    largest = max_noise_fraction(1)
+    if fraction > largest:
+        raise ConfigError(
+            f"env.noise_fraction: {fraction!r} is not valid; d real features become "
+            f"round(d / (1 - {fraction!r})), more than MAX_FEATURES={MAX_FEATURES} for any env; "
+            f"the largest valid value is {largest!r} (1 real feature), less with more features."
+        )
 
 
 def _gym_registry() -> list[str]:

@@ -139,11 +139,10 @@ class SweepSummary:
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep file (YAML or TOML, read as run configs are) and check its top-level keys."""
-    path = Path(path)
     try:
-        data = read_config_file(path)
+        data = read_config_file(path, what="sweep file")  # capped like run configs
     except ConfigError as err:
-        raise SweepError(f"sweep {err}") from err
+        raise SweepError(str(err)) from err
     _check_top_keys(data)
     return dict(data)
 

@@ -166,7 +166,7 @@ def test_resume_of_an_empty_dir_starts_a_run(tmp_path: Path) -> None:
 
 def test_a_run_that_cannot_start_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="building SAC failed"):
-        training.train(tiny(policy_kwargs={"net_arch": "big"}), tmp_path / "bad")
+        training.train(tiny(policy_kwargs={"optimizer_kwargs": {"no_such": 1}}), tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
 

@@ -131,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
         gym_kwargs = json.loads(args.gym_kwargs)
     except json.JSONDecodeError as exc:
         raise _RunError(f"--gym-kwargs is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _RunError("--gym-kwargs is nested too deeply") from None
     if not isinstance(gym_kwargs, dict):
         raise _RunError("--gym-kwargs must be a JSON object")
     policy = Policy(args.policy_dir, backend=args.backend, threads=args.threads)
