@@ -26,7 +26,7 @@ def anf_policy_kwargs(**overrides: Any) -> dict[str, Any]:
 def anf_kwargs(algo: str = "sac", paper: bool = False, **policy_overrides: Any) -> dict[str, Any]:
     """Constructor kwargs for ``SAC(SparseSACPolicy, env, **anf_kwargs("sac"))`` (or TD3).
 
-    :param paper: also use ANF's other settings (REFERENCE §2): lr 1e-3 for everything, Adam
+    :param paper: also use ANF's other settings (paper, code): lr 1e-3 for everything, Adam
         weight decay 2e-4, batch 100, γ 0.99, τ 0.005, 2×256 ReLU, 25k random steps, and for SAC
         a fixed entropy coefficient 0.2. Without it, SB3's defaults stay (e.g. batch 256,
         learned α), which suits short budgets better.

@@ -4,7 +4,8 @@
 becomes 32×21×21, then a projection to 100 features with LayerNorm and tanh. It is the paper
 configuration and needs a GPU. ``"small"`` (default) keeps the same design with 3 layers, two of
 them strided (84×84 → 32×18×18), projected to 50 features: about 40× fewer multiply-adds, which
-makes CPU runs feasible (REFERENCE §7: the GB encoder alone costs ~1 s per batch of 128 on 2 cores).
+makes CPU runs feasible (one SAC update with the GB encoder takes 146 ms at batch 32 on 2 cores:
+benchmarks/results/visual_update_speed_gb.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MaDi's Masker: a tiny conv net that outputs one soft mask per RGB frame (REFERENCE §4).
+"""MaDi's Masker: a tiny conv net that outputs one soft mask per RGB frame (MaDi, 2024).
 
 x/255 → Conv(3→32) → ReLU → Conv(32→32) → ReLU → Conv(32→1) → sigmoid, all 3×3 with padding 1:
 10,433 parameters. The mask multiplies the raw pixels of its frame before the encoder, so

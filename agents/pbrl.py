@@ -77,7 +77,7 @@ def r2n_reward_sparsity(reward_steps: int | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PbRLConfig:
-    """Settings of the preference loop (defaults: PEBBLE / B-Pref, REFERENCE §3).
+    """Settings of the preference loop (defaults: PEBBLE and the B-Pref benchmark).
 
     :param reward_sparsity: None for dense reward models (PEBBLE); sparse settings for R2N.
     :param query_method: "uniform", "disagreement" or "entropy" (the first session is uniform).
@@ -492,12 +492,13 @@ class PrefSAC(SAC):
         """PEBBLE resets the critic once: its values were fitted to the intrinsic reward."""
         self._pretraining = False
         critic, target = self.policy.critic, self.policy.critic_target
-        with torch.no_grad():
-            for module in critic.modules():
-                if isinstance(module, nn.Linear):
-                    module.reset_parameters()
-                    if hasattr(module, sn.MASK):
-                        module.weight.mul_(getattr(module, sn.MASK))
+        if "critic" in getattr(self.policy, "sparse_networks", {}):
+            self.policy.reset_network("critic")  # masks kept, rows at their initial scale
+        else:
+            with torch.no_grad():
+                for module in critic.modules():
+                    if isinstance(module, nn.Linear):
+                        module.reset_parameters()
         target.load_state_dict(critic.state_dict())
         critic.optimizer.state.clear()
         self._link_buffer()

@@ -132,9 +132,10 @@ class RewardModel:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
         self.input_l1, self.input_l2 = float(input_l1), float(input_l2)
-        torch.manual_seed(seed)
         self.device = torch.device(device)
-        self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
+        with torch.random.fork_rng(devices=[]):  # seed the members' init, not the caller's stream
+            torch.manual_seed(seed)
+            self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
         self.batch_size = batch_size
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=lr)
         self.sparsity: sn.Sparsity | None = None

@@ -20,7 +20,7 @@ POLICY_MASK_INITS = ("random", "magnitude")
 def default_updater() -> sn.TopologyUpdater:
     """RigL every 1000 optimizer steps, 30% of each layer's active weights, never stopping.
 
-    RL sparse-training studies use ΔT = 1000 and drop 0.3-0.5 (REFERENCE §6); the policy cannot
+    RL sparse-training studies use ΔT = 1000 and drop 0.3-0.5 (RigL, RLx2); the policy cannot
     know the training budget, so nothing decays by default: pass an ``end_step`` to stop updates.
     """
     return sn.RigL(interval=1000, drop_fraction=0.3)

@@ -148,6 +148,25 @@ class SparsePolicyMixin:
                 _restore_row_norms_(module.get_submodule(name).weight, dense_norms[name])
         self.sparse_networks[network] = _NetworkState(module, sparsity, input_layers, targets)
 
+    def reset_network(self, network: str) -> None:
+        """Re-initialise one sparse network as at construction: default init, its masks, and
+        (``rescale_init``) each sparse row scaled back to its dense norm. PEBBLE resets the
+        critic this way after pre-training; a plain ``reset_parameters`` would leave a 90%-sparse
+        layer at a third of its initial scale."""
+        state, settings = self.sparse_networks[network], self._sparse_settings[network]
+        with torch.no_grad():
+            for layer in state.module.modules():
+                if not isinstance(layer, nn.Linear):
+                    continue
+                layer.reset_parameters()
+                mask = getattr(layer, sn.MASK, None)
+                if mask is None:
+                    continue
+                dense = _row_norms(layer.weight)
+                layer.weight.mul_(mask)
+                if settings.rescale_init:
+                    _restore_row_norms_(layer.weight, dense)
+
     def _sparsify_q_critic(self) -> None:
         """SAC's and TD3's Q-networks; the target critic follows their masks."""
         critic = self.critic  # type: ignore[attr-defined]

@@ -29,7 +29,8 @@ METHODS = ("sac", "svea", "madi")
 class VisualSAC(SAC):
     """SAC on stacked uint8 pixels; ``method`` picks SAC+shift, SVEA or MaDi.
 
-    :param method: "sac" (random shift only), "svea" or "madi" (SVEA + Masker).
+    :param method: "sac" (default: SAC with random shift, what the name says), "svea" or "madi"
+        (SVEA + Masker).
     :param strong_augmentation: SVEA's strong augmentation, "overlay" (default) or "conv".
     :param images: overlay's images (default procedural; ``DirectoryImages(path)`` for Places365).
     :param svea_alpha: weight of the clean batch in the critic loss.
@@ -44,7 +45,7 @@ class VisualSAC(SAC):
         self,
         policy: str | type[BasePolicy],
         env: Any,
-        method: str = "madi",
+        method: str = "sac",
         strong_augmentation: str = "overlay",
         images: ImageSource | None = None,
         svea_alpha: float = 0.5,

@@ -7,7 +7,7 @@ connections per real vs noise feature, actor and critic), SB3's ``progress.csv``
 the command skips finished runs, resumes unfinished ones and extends finished ones when
 ``--steps`` grew, so the runs can span several sessions.
 
-All three methods use ANF's SAC settings (REFERENCE §2: lr 1e-3, batch 100, fixed α 0.2, Adam
+All three methods use ANF's SAC settings (ANF's code: lr 1e-3, batch 100, fixed α 0.2, Adam
 weight decay 2e-4, 2×256) except the random warm-up, scaled from 25k to ``--learning-starts``.
 
 Run: ``python benchmarks/noise_robustness.py --steps 40000`` (two runs at a time, one thread each);

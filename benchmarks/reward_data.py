@@ -51,9 +51,7 @@ class Pairs:
 def _make_env(task: str) -> Any:
     from sparse_rl import envs
 
-    dmc = task.split("-")[0] in {t.split("-")[0] for t in envs.DMC_TASKS}
-    kwargs: dict[str, Any] = {"obs": "state"} if dmc else {}
-    return envs.make_env(task, noise_fraction=MAX_NOISE, **kwargs)
+    return envs.make_env(task, noise_fraction=MAX_NOISE)  # DMC tasks default to their state
 
 
 def collect(task: str, episodes: int, length: int, seed: int = 0) -> Episodes:

@@ -20,7 +20,7 @@ def split_dmc_name(name: str) -> tuple[str, str] | None:
 def make_env(
     name: str,
     *,
-    obs: str = "pixels",
+    obs: str | None = None,
     preset: str | float | None = None,
     dynamic: bool | None = None,
     videos: VideoArg = None,
@@ -34,7 +34,8 @@ def make_env(
     """Build a DMC task (``"walker-walk"``) or a gymnasium id (``"HalfCheetah-v5"``).
 
     :param name: ``"<domain>-<task>"`` of the DeepMind Control suite, or any gymnasium id.
-    :param obs: "pixels" or "state" (DMC only).
+    :param obs: "state" or "pixels" (DMC only; gymnasium ids are state). Default: "pixels" when a
+        distraction is asked for (``preset``, ``dynamic`` or ``videos``), else "state".
     :param preset: distraction preset for DMC pixels (see :data:`~sparse_rl.envs.PRESETS`) or
         a float intensity; None = clean.
     :param dynamic: distractions change every frame (see :func:`distractions_for`).
@@ -45,7 +46,9 @@ def make_env(
     :param env_kwargs: passed on to :class:`~sparse_rl.envs.DMCEnv` or ``gymnasium.make``.
     """
     dmc = split_dmc_name(name)
+    distracted = preset is not None or dynamic is not None or videos is not None
     if dmc is not None:
+        obs = obs if obs is not None else ("pixels" if distracted else "state")
         if preset is not None and obs != "pixels":
             raise ValueError(f"preset={preset!r} distracts pixels; it needs obs='pixels'.")
         distractions = distractions_for(preset, dynamic=dynamic, videos=videos)
@@ -57,8 +60,11 @@ def make_env(
                     f"{param}= applies to DeepMind Control tasks ('<domain>-<task>', e.g. "
                     f"'walker-walk'); {name!r} is not one."
                 )
-        if obs != "pixels":
-            raise ValueError(f"obs= applies to DeepMind Control tasks; {name!r} is not one.")
+        if obs not in (None, "state"):
+            raise ValueError(
+                f"obs={obs!r} applies to DeepMind Control tasks; {name!r} is a gymnasium id, "
+                "whose observations are its state (obs='state' or None)."
+            )
         try:
             env = gym.make(name, **env_kwargs)
         except gym.error.Error as error:

@@ -12,7 +12,8 @@ from sparse_rl import __version__
 
 #: Subcommands and what each does; unimplemented ones say so instead of pretending.
 SUBCOMMANDS: dict[str, str] = {
-    "demo": "train a 90%%-sparse RigL MLP vs a dense one on a made-up task and plot the losses",
+    "demo": "the main job (make demo): R2N vs PEBBLE on a noisy-feature env, end to end, with a "
+    "report, a picture of the inputs each reward model reads, and an exported policy",
     "train": "train an agent from a config file (YAML or TOML) into a resumable run directory",
     "eval": "evaluate a run's model (final, or its newest checkpoint) and write a table",
     "export": "export a run's policy to ONNX (+ TorchScript / numpy) with a policy card",

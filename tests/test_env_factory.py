@@ -88,6 +88,7 @@ def test_noisy_state_and_noisy_mujoco() -> None:
         ({"name": "walker-walk", "preset": 1.5}, r"intensity must lie in \(0, 1\]"),
         ({"name": "walker-walk", "obs": "state", "preset": "easy"}, "needs obs='pixels'"),
         ({"name": "HalfCheetah-v5", "preset": "easy"}, "applies to DeepMind Control tasks"),
+        ({"name": "HalfCheetah-v5", "obs": "pixels"}, "gymnasium id, whose observations are"),
         ({"name": "HalfCheetah-v5", "noise_fraction": 1.0}, "noise_fraction"),
         ({"name": "walker-walk", "preset": "video_easy", "videos": "/no/such/dir"}, "/no/such/dir"),
     ],
@@ -107,3 +108,12 @@ def test_every_registered_id_passes_both_checkers(env_id: str) -> None:
     env.step(env.action_space.sample())
     gym_check_env(env.unwrapped if "Noisy" not in env_id else env, skip_render_check=True)
     sb3_check_env(env)
+
+
+def test_dmc_observations_default_to_state_unless_distracted() -> None:
+    """``make_env("walker-walk")`` is the state task; asking for a distraction gives pixels."""
+    state = envs.make_env("walker-walk")
+    assert len(state.observation_space.shape) == 1
+    pixels = envs.make_env("walker-walk", preset="easy", size=32)
+    assert pixels.observation_space.dtype == np.uint8 and len(pixels.observation_space.shape) == 3
+    state.close(), pixels.close()

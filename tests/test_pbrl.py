@@ -312,3 +312,26 @@ def test_sparse_sac_networks_with_r2n(tmp_path: Path) -> None:
     )
     model.learn(200)
     assert set(model.policy.sparse_networks) == {"actor", "critic"}
+
+
+def test_critic_reset_after_pretraining_keeps_sparse_rows_at_their_initial_scale(
+    tmp_path: Path,
+) -> None:
+    """PEBBLE's critic reset re-initialises a sparse critic as it was built: masks kept, each row
+    rescaled to its dense norm (not left at a third of it)."""
+    model = PrefSAC(
+        "SparseMlpPolicy", noisy_pendulum(), preference=r2n(**SMALL),
+        label_store=tmp_path / "labels.sqlite", learning_starts=50, batch_size=32, seed=0,
+        policy_kwargs={"net_arch": [64, 64], "density": 0.1},
+    )  # fmt: skip
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    first = model.policy.critic.qf0[0]
+    built = first.weight.detach().norm(dim=1).mean().item()
+    mask = getattr(first, sn.MASK).clone()
+    model._end_pretraining()
+    after = first.weight.detach().norm(dim=1).mean().item()
+    assert torch.equal(getattr(first, sn.MASK), mask)
+    assert torch.all(first.weight[mask == 0] == 0)
+    assert 0.7 < after / built < 1.4
+    target = model.policy.critic_target.qf0[0]
+    assert torch.equal(target.weight, first.weight)

@@ -222,3 +222,15 @@ def test_no_labels_is_an_error() -> None:
     empty = np.zeros((0, T, OBS), np.float32), np.zeros((0, T, ACT), np.float32)
     with pytest.raises(ValueError, match="no labels"):
         small().train(*empty, *empty, np.zeros(0, np.float32))
+
+
+def test_building_a_reward_model_leaves_the_global_torch_stream_alone() -> None:
+    """The caller's torch random stream is not reseeded; the seed still fixes the members."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = RewardModel(4, 1, members=2, hidden=(8,), seed=5)
+    assert torch.equal(torch.rand(3), expected)
+    second = RewardModel(4, 1, members=2, hidden=(8,), seed=5)
+    for a, b in zip(first.ensemble.parameters(), second.ensemble.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -130,3 +130,10 @@ def test_dense_by_default_and_sparse_on_request(env, tmp_path: Path) -> None:
         assert torch.equal(restored.masks[name], mask)
     with pytest.raises(ValueError, match="sparsity has unknown keys"):
         VisualSAC("VisualPolicy", env, method="sac", policy_kwargs={"sparsity": {"dens": 0.1}})
+
+
+def test_visual_sac_is_plain_pixel_sac_by_default(env) -> None:
+    """``VisualSAC`` without a method is what its name says: SAC with shifts, no Masker."""
+    agent = VisualSAC("VisualPolicy", env, learning_starts=20, batch_size=8, buffer_size=200,
+                      policy_kwargs={"net_arch": [16, 16]}, seed=0)  # fmt: skip
+    assert agent.method == "sac" and agent.policy.masker is None
