@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -106,3 +108,70 @@ def write_image(path: Path, rgb: np.ndarray) -> Path:
         container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+# -- run configs ---------------------------------------------------------------------------------
+
+#: The smallest valid run config.
+CONFIG_BASE: dict[str, Any] = {"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000}
+
+#: A 400-step SAC run that evaluates and checkpoints at 200 and 400 (a few seconds).
+SAC_TINY: dict[str, Any] = {
+    "algo": "sac",
+    "env": {"id": "Pendulum-v1"},
+    "steps": 400,
+    "threads": 1,
+    "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000},
+    "policy_kwargs": {"net_arch": [16, 16]},
+    "eval": {"every": 200, "episodes": 1},
+    "checkpoint": {"every": 200},
+    "log_formats": ["csv"],
+}
+
+#: Changes that make SAC_TINY an R2N run with a feedback session every 100 steps.
+R2N_TINY = {
+    "algo": "r2n",
+    "env__noise_fraction": 0.75,
+    "algo_kwargs": {"learning_starts": 50, "batch_size": 32},
+    "preference": {"reward_hidden": [16, 16], "reward_steps": 5, "reward_batch_size": 16,
+                   "segment_length": 10, "labels_per_session": 8, "session_every": 100,
+                   "budget": 48, "unsupervised_steps": 50},
+    "eval__every": 150,
+    "checkpoint__every": 150,
+}  # fmt: skip
+
+
+def changed(base: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``base`` with each ``a__b=v`` setting ``data["a"]["b"] = v``."""
+    data = copy.deepcopy(dict(base))
+    for key, value in changes.items():
+        *parents, last = key.split("__")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return data
+
+
+def error_of(data: Mapping[str, Any]) -> str:
+    """The ConfigError message ``data`` gets (the test fails when it gets none)."""
+    import pytest
+
+    from sparse_rl.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    return str(info.value)
+
+
+#: A PbRL loop small enough for unit tests: 8 labels a session, 5 reward steps.
+PBRL_SMALL: dict[str, Any] = {
+    "reward_hidden": (16, 16),
+    "reward_steps": 5,
+    "reward_batch_size": 16,
+    "segment_length": 10,
+    "labels_per_session": 8,
+    "session_every": 100,
+    "budget": 24,
+    "unsupervised_steps": 100,
+}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from helpers import CONFIG_BASE, changed, error_of
 
 from sparse_rl import agents
 from sparse_rl import sparse_nets as sn
@@ -35,25 +35,12 @@ from sparse_rl.config import (
 )
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").iterdir())
-BASE: dict[str, Any] = {"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000}
+BASE = CONFIG_BASE
 
 
 def with_(**changes: Any) -> dict[str, Any]:
     """BASE with ``a__b=v`` setting ``data["a"]["b"] = v``."""
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        *parents, last = key.split("__")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return data
-
-
-def error_of(data: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as info:
-        config_from_dict(data)
-    return str(info.value)
+    return changed(BASE, **changes)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

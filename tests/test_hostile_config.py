@@ -3,7 +3,6 @@ duplicate keys, and values the loader used to accept that break a run later (or 
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import CONFIG_BASE, changed, error_of
 from sparse_rl.envs.noisy_features import MAX_FEATURES, NoisyFeatures, max_noise_fraction
 
 from sparse_rl.algorithms import build_algo_kwargs
@@ -26,26 +26,13 @@ from sparse_rl.config import (
 from sparse_rl.sweeps import SweepError, expand_sweep, load_sweep
 
 ROOT = Path(__file__).parents[1]
-BASE: dict[str, Any] = {"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000}
+BASE = CONFIG_BASE
 HEAD = "algo: sac\nsteps: 1000\nenv: {id: Pendulum-v1}\n"
 
 
 def with_(**changes: Any) -> dict[str, Any]:
     """BASE with ``a__b=v`` setting ``data["a"]["b"] = v``."""
-    data = copy.deepcopy(BASE)
-    for key, value in changes.items():
-        *parents, last = key.split("__")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return data
-
-
-def error_of(data: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as info:
-        config_from_dict(data)
-    return str(info.value)
+    return changed(BASE, **changes)
 
 
 def laughs(levels: int, indent: str = "    ", width: int = 9) -> str:

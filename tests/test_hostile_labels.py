@@ -16,6 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from helpers import PBRL_SMALL
 from sparse_rl.agents.pbrl import PbRLConfig, PrefSAC, pebble
 from sparse_rl.agents.preference_buffer import PreferenceReplayBuffer
 from sparse_rl.agents.preference_store import LabelStore, LabelStoreError, PreferenceLabel
@@ -26,11 +27,7 @@ from sparse_rl import envs
 
 #: Sessions at steps 50, 100, 150, 200, 250 (learning_starts=50, no pre-training), 8 queries each.
 SMALL = {
-    "reward_hidden": (16, 16),
-    "reward_steps": 5,
-    "reward_batch_size": 16,
-    "segment_length": 10,
-    "labels_per_session": 8,
+    **PBRL_SMALL,
     "session_every": 50,
     "budget": 40,
     "unsupervised_steps": 0,

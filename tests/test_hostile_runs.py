@@ -8,7 +8,6 @@ from its files nor stop with a traceback on a damaged log.
 from __future__ import annotations
 
 import base64
-import copy
 import csv
 import hashlib
 import json
@@ -22,26 +21,15 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from helpers import R2N_TINY, SAC_TINY, changed
 
 from sparse_rl import training
 from sparse_rl.config import ConfigError, config_from_dict, load_config
 from sparse_rl.training import RunError
 
-TINY: dict[str, Any] = {
-    "algo": "sac",
-    "env": {"id": "Pendulum-v1"},
-    "steps": 400,
-    "threads": 1,
-    "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000},
-    "policy_kwargs": {"net_arch": [16, 16]},
-    "eval": {"every": 200, "episodes": 1},
-    "checkpoint": {"every": 200},
-    "log_formats": ["csv"],
-}
 
-
-def tiny(steps: int = 400) -> Any:
-    return config_from_dict({**copy.deepcopy(TINY), "steps": steps})
+def tiny(steps: int = 400, **changes: Any) -> Any:
+    return config_from_dict(changed(SAC_TINY, steps=steps, **changes))
 
 
 class Payload:
@@ -237,20 +225,6 @@ def test_damaged_logs_are_kept_aside_not_fatal(run: Path) -> None:
     assert steps and max(steps) == 400
 
 
-R2N_TINY: dict[str, Any] = {
-    **TINY,
-    "algo": "r2n",
-    "steps": 300,
-    "env": {"id": "Pendulum-v1", "noise_fraction": 0.75},
-    "algo_kwargs": {"learning_starts": 50, "batch_size": 32},
-    "preference": {"reward_hidden": [16, 16], "reward_steps": 5, "reward_batch_size": 16,
-                   "segment_length": 10, "labels_per_session": 8, "session_every": 100,
-                   "budget": 48, "unsupervised_steps": 50},
-    "eval": {"every": 150, "episodes": 1},
-    "checkpoint": {"every": 150},
-}  # fmt: skip
-
-
 def test_resume_with_lost_labels_is_an_error_not_a_fallback(tmp_path: Path) -> None:
     """Labels lost from the store stop the resume, naming how many; no older checkpoint hides it."""
     import sqlite3
@@ -258,25 +232,25 @@ def test_resume_with_lost_labels_is_an_error_not_a_fallback(tmp_path: Path) -> N
     from sparse_rl.agents import LabelStoreError
 
     run = tmp_path / "r2n"
-    training.train(config_from_dict(R2N_TINY), run)
+    training.train(tiny(300, **R2N_TINY), run)
     (run / "done.json").unlink()
     (run / "model.zip").unlink()
     with sqlite3.connect(run / "labels.sqlite") as db:
         total = db.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
         db.execute("DELETE FROM labels WHERE id > (SELECT MIN(id) FROM labels) + 3")
     with pytest.raises(LabelStoreError, match=rf"trained on {total} labels.*missing"):
-        training.train(config_from_dict({**R2N_TINY, "steps": 450}), run, resume=True)
+        training.train(tiny(450, **R2N_TINY), run, resume=True)
     assert not list((run / "checkpoints").glob("corrupt-*"))
 
 
 def test_resume_without_the_label_store_is_an_error(tmp_path: Path) -> None:
     """A pebble / r2n run whose labels.sqlite is gone is not resumed on a new, empty store."""
     run = tmp_path / "r2n"
-    training.train(config_from_dict(R2N_TINY), run)
+    training.train(tiny(300, **R2N_TINY), run)
     (run / "done.json").unlink()
     (run / "labels.sqlite").rename(tmp_path / "elsewhere.sqlite")
     with pytest.raises(RunError, match=r"label store .*labels.sqlite is missing"):
-        training.train(config_from_dict({**R2N_TINY, "steps": 450}), run, resume=True)
+        training.train(tiny(450, **R2N_TINY), run, resume=True)
     with pytest.raises(RunError, match=r"label store .*labels.sqlite is missing"):
         training.evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
     assert not (run / "labels.sqlite").exists()

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from helpers import PBRL_SMALL
 from sparse_rl.agents.pbrl import PbRLConfig, PrefSAC, pebble, r2n
 from sparse_rl.agents.preference_buffer import PreferenceReplayBuffer
 from sparse_rl.agents.preference_store import LabelStore
@@ -25,16 +26,7 @@ from stable_baselines3.common.logger import configure
 from sparse_rl import envs
 from sparse_rl import sparse_nets as sn
 
-SMALL = {
-    "reward_hidden": (16, 16),
-    "reward_steps": 5,
-    "reward_batch_size": 16,
-    "segment_length": 10,
-    "labels_per_session": 8,
-    "session_every": 100,
-    "budget": 24,
-    "unsupervised_steps": 100,
-}
+SMALL = PBRL_SMALL
 
 
 def noisy_pendulum() -> gym.Env:

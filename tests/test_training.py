@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import csv
 import hashlib
 import json
@@ -11,33 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import R2N_TINY, SAC_TINY, changed
 
 from sparse_rl import training
 from sparse_rl.config import ConfigError, config_from_dict, dump_config, load_config
 from sparse_rl.training import RunError, evaluate_run, export_run, has_checkpoint, is_finished
 
-SAC_TINY: dict[str, Any] = {
-    "algo": "sac",
-    "env": {"id": "Pendulum-v1"},
-    "steps": 400,
-    "threads": 1,
-    "algo_kwargs": {"learning_starts": 100, "batch_size": 32, "buffer_size": 1000},
-    "policy_kwargs": {"net_arch": [16, 16]},
-    "eval": {"every": 200, "episodes": 1},
-    "checkpoint": {"every": 200},
-    "log_formats": ["csv"],
-}
-
 
 def tiny(**changes: Any) -> Any:
-    data = copy.deepcopy(SAC_TINY)
-    for key, value in changes.items():
-        *parents, last = key.split("__")
-        node = data
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return config_from_dict(data)
+    return config_from_dict(changed(SAC_TINY, **changes))
 
 
 def eval_rows(run_dir: Path) -> list[dict[str, str]]:
@@ -191,18 +172,6 @@ def test_other_algorithms(tmp_path: Path, changes: dict[str, Any], replay_buffer
 def label_ids(run_dir: Path) -> set[int]:
     with sqlite3.connect(run_dir / "labels.sqlite") as db:
         return {row[0] for row in db.execute("SELECT id FROM labels")}
-
-
-R2N_TINY = {
-    "algo": "r2n",
-    "env__noise_fraction": 0.75,
-    "algo_kwargs": {"learning_starts": 50, "batch_size": 32},
-    "preference": {"reward_hidden": [16, 16], "reward_steps": 5, "reward_batch_size": 16,
-                   "segment_length": 10, "labels_per_session": 8, "session_every": 100,
-                   "budget": 48, "unsupervised_steps": 50},
-    "eval__every": 150,
-    "checkpoint__every": 150,
-}  # fmt: skip
 
 
 def test_r2n_keeps_its_labels_across_a_resume(tmp_path: Path) -> None:
