@@ -112,7 +112,14 @@ class VisualSAC(SAC):
         return torch.cat([q_net(q_input) for q_net in critic.q_networks], dim=1)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        """SB3's SAC step with augmented observations; the encoder learns from the critic only."""
+        """SB3's SAC step with augmented observations; the encoder learns from the critic only.
+
+        It differs from SB3's ``SAC.train`` in one place, on purpose: the actor and the temperature
+        are updated after the critic, on the critic's updated encoder, as SVEA's reference code
+        does (one encoder pass serves the actor loss, its Q-values and the temperature loss). The
+        temperature used by every loss of a step is the one before that step's update, as in SB3.
+        Logged names and the target update (Polyak, batch-norm statistics copied) are SB3's.
+        """
         policy = self.policy
         assert isinstance(policy, VisualSACPolicy)
         policy.set_training_mode(True)
@@ -124,7 +131,7 @@ class VisualSAC(SAC):
             "actor": [],
             "critic": [],
             "ent_coef": [],
-            "alpha_loss": [],
+            "ent_coef_loss": [],
             "mask_kept": [],
         }
         svea = self.method in ("svea", "madi")
@@ -189,11 +196,12 @@ class VisualSAC(SAC):
                 self.ent_coef_optimizer.zero_grad()
                 alpha_loss.backward()
                 self.ent_coef_optimizer.step()
-                stats["alpha_loss"].append(alpha_loss.item())
+                stats["ent_coef_loss"].append(alpha_loss.item())
             stats["ent_coef"].append(ent_coef.item())
 
             if step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in stats.items():

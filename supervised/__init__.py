@@ -1,1 +1,1 @@
-"""Placeholder until its issue lands; see the README's roadmap."""
+"""Supervised task modules on the sparse core (planned; see docs/roadmap.md)."""

@@ -137,3 +137,22 @@ def test_visual_sac_is_plain_pixel_sac_by_default(env) -> None:
     agent = VisualSAC("VisualPolicy", env, learning_starts=20, batch_size=8, buffer_size=200,
                       policy_kwargs={"net_arch": [16, 16]}, seed=0)  # fmt: skip
     assert agent.method == "sac" and agent.policy.masker is None
+
+
+def test_logs_the_same_training_keys_as_sb3_sac(env, tmp_path: Path) -> None:
+    """Dashboards built for SB3's SAC read VisualSAC's logs: every ``train/`` key SAC logs."""
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.logger import configure
+
+    def train_keys(agent, folder: Path) -> set[str]:
+        agent.set_logger(configure(str(folder), ["csv"]))
+        agent.learn(40)
+        agent.logger.dump(agent.num_timesteps)  # off-policy logs at episode ends otherwise
+        header = (folder / "progress.csv").read_text().splitlines()[0].split(",")
+        return {key for key in header if key.startswith("train/")}
+
+    sac = SAC("MlpPolicy", "Pendulum-v1", learning_starts=20, batch_size=8, seed=0,
+              policy_kwargs={"net_arch": [16]})  # fmt: skip
+    expected = train_keys(sac, tmp_path / "sac")
+    assert "train/ent_coef_loss" in expected
+    assert expected <= train_keys(model(env, "svea"), tmp_path / "visual")
