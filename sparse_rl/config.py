@@ -738,8 +738,9 @@ def _check_device(device: str) -> None:
         ) from None
 
 
-def is_dmc(env_id: str) -> bool:
-    """Whether ``env_id`` names a DeepMind Control task (``<domain>-<task>``)."""
+def is_dmc_name(env_id: str) -> bool:
+    """Whether ``env_id`` is a ``<domain>-<task>`` name that ``make_env`` builds through DMC (so
+    ``env.obs`` applies); a registered gymnasium id of a DMC task is a gymnasium id here."""
     from sparse_rl.envs.factory import split_dmc_name
 
     return split_dmc_name(env_id) is not None
@@ -747,7 +748,7 @@ def is_dmc(env_id: str) -> bool:
 
 def observation_kind(config: RunConfig) -> str | None:
     """``pixels`` / ``state`` for DMC tasks (``env.obs`` or the algo's default), None otherwise."""
-    if not is_dmc(config.env.id):
+    if not is_dmc_name(config.env.id):
         return None
     return config.env.obs or ("pixels" if is_visual(config) else "state")
 
@@ -759,7 +760,7 @@ def _check_env(config: RunConfig) -> None:
     from sparse_rl import envs
 
     env, visual = config.env, is_visual(config)
-    dmc = is_dmc(env.id)
+    dmc = is_dmc_name(env.id)
     if not dmc and ":" not in env.id and env.id not in _gym_registry():
         known = [*_gym_registry(), *envs.DMC_TASKS]
         close = difflib.get_close_matches(env.id, known, n=3)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sparse_rl import reporting
-from sparse_rl.reporting import ReportError, bootstrap_mean_ci, is_dmc, load_runs, summarize
+from sparse_rl.reporting import ReportError, bootstrap_mean_ci, load_runs, on_dmc_scale, summarize
 from sparse_rl.reporting.runs import UnevaluatedRunsWarning
 
 REPS = 200  # enough for the checks below, fast
@@ -95,12 +95,12 @@ def test_dmc_normalisation_and_ids(tmp_path: Path) -> None:
     summary = summarize(two_methods(tmp_path, seeds=2), reps=REPS)
     assert summary.ranges == {"cheetah-run": (0.0, 1000.0), "walker-walk": (0.0, 1000.0)}
     assert summary.metrics["A"]["mean"][0] == pytest.approx(0.805)
-    assert is_dmc("walker-walk") and is_dmc("ball_in_cup-catch")
-    assert is_dmc("sparse_rl/walker-walk-video_hard-v0") and is_dmc(
+    assert on_dmc_scale("walker-walk") and on_dmc_scale("ball_in_cup-catch")
+    assert on_dmc_scale("sparse_rl/walker-walk-video_hard-v0") and on_dmc_scale(
         "sparse_rl/cheetah-run-state-v0"
     )
     for gym_id in ("HalfCheetah-v5", "sparse_rl/NoisyHalfCheetah-v5", "pendulum-v1", "CartPole-v1"):
-        assert not is_dmc(gym_id), gym_id
+        assert not on_dmc_scale(gym_id), gym_id
 
 
 def test_gym_env_raw_unless_normalised(tmp_path: Path) -> None:

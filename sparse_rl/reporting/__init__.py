@@ -12,7 +12,7 @@ from __future__ import annotations
 from .cli import add_report_arguments, run_report
 from .report import REPORT_FILES, write_report
 from .runs import DEFAULT_MODE, Curve, ReportError, RunRecord, load_runs, load_sweep_runs
-from .stats import Summary, bootstrap_mean_ci, is_dmc, summarize
+from .stats import Summary, bootstrap_mean_ci, on_dmc_scale, summarize
 
 __all__ = [
     "DEFAULT_MODE",
@@ -23,9 +23,9 @@ __all__ = [
     "Summary",
     "add_report_arguments",
     "bootstrap_mean_ci",
-    "is_dmc",
     "load_runs",
     "load_sweep_runs",
+    "on_dmc_scale",
     "run_report",
     "summarize",
     "write_report",

@@ -34,8 +34,9 @@ METRICS = ("IQM", "mean", "median", "optimality gap")
 Interval = tuple[float, float, float]  # estimate, low, high
 
 
-def is_dmc(env: str) -> bool:
-    """Whether ``env`` names a DMC task: ``walker-walk`` or ``sparse_rl/walker-walk-<obs>-v0``."""
+def on_dmc_scale(env: str) -> bool:
+    """Whether ``env``'s returns are on DeepMind Control's 0..1000 scale: a DMC task name
+    (``walker-walk``) or a registered id of one (``sparse_rl/walker-walk-<obs>-v0``)."""
     return bool(_DMC_ID.match(env))
 
 
@@ -45,7 +46,7 @@ def normalization_range(
     """The ``(low, high)`` that maps ``env``'s returns to [0, 1], or None when there is none."""
     if env in normalize:
         return normalize[env]
-    return (0.0, DMC_MAX_RETURN) if is_dmc(env) else None
+    return (0.0, DMC_MAX_RETURN) if on_dmc_scale(env) else None
 
 
 def bootstrap_mean_ci(values: np.ndarray, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +182,7 @@ def summarize(
         tasks=tasks, methods=methods, task_env=task_env, cells=cells, bands=bands,
         ranges={e: normalization_range(e, normalize) for e in sorted(set(task_env.values()))},
         range_source={
-            e: "--normalize" if e in normalize else "DMC" if is_dmc(e) else "none"
+            e: "--normalize" if e in normalize else "DMC" if on_dmc_scale(e) else "none"
             for e in sorted(set(task_env.values()))
         },
         notes=notes,
