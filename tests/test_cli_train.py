@@ -208,6 +208,7 @@ def label_ids(run_dir: Path) -> set[int]:
             return set()
 
 
+@pytest.mark.slow  # fast representatives: the SAC kill here, the PrefSAC kill in test_pbrl
 def test_killed_r2n_run_resumes_with_every_label(tmp_path: Path) -> None:
     config, run_dir = write_config(tmp_path / "r2n.yaml", R2N), tmp_path / "run"
 

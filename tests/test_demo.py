@@ -5,9 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from sparse_rl import demo
+from sparse_rl.sweeps import expand_sweep
 
 
+def test_demo_default_is_r2n_against_pebble_on_noisy_features() -> None:
+    """The fast representative: the embedded default is the valid R2N vs PEBBLE comparison the
+    demo promises (95% noise features, 10k steps, 2 seeds each), with the package defaults."""
+    runs = expand_sweep(demo.default_sweep())
+    configs = [run.config for run in runs]
+    assert sorted({c.algo for c in configs}) == ["pebble", "r2n"]
+    assert {c.seed for c in configs} == {0, 1} and len(configs) == 4
+    assert {c.env.noise_fraction for c in configs} == {0.95}
+    assert {c.steps for c in configs} == {10_000}
+    assert len(expand_sweep(demo.default_sweep(steps=1500, seeds=1))) == 2
+
+
+@pytest.mark.slow
 def test_demo_reports_both_methods_and_exports_r2n(tmp_path: Path, capsys) -> None:
     assert demo.main(["--out", str(tmp_path), "--steps", "1500", "--seeds", "1"]) == 0
     report = (tmp_path / "report" / "report.md").read_text()

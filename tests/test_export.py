@@ -39,15 +39,21 @@ def make_env(name: str) -> gym.Env:
 
 def train(name: str, tmp: Path) -> Any:
     env = make_env(name)
-    off_policy = {"learning_starts": 100, "buffer_size": 2_000, "seed": 0}
+    small = {"net_arch": [64, 64]}  # parity does not need SB3's 256-wide defaults
+    off_policy = {"learning_starts": 100, "buffer_size": 2_000, "seed": 0, "policy_kwargs": small}
     if name == "sparse_sac":
         model: Any = SparseSAC("SparseMlpPolicy", env, **off_policy)
     elif name == "sparse_td3":
         model = SparseTD3("SparseMlpPolicy", env, **off_policy)
     elif name == "sparse_ppo":
-        model = SparsePPO("SparseMlpPolicy", env, n_steps=128, batch_size=64, seed=0)
+        model = SparsePPO(
+            "SparseMlpPolicy", env, n_steps=128, batch_size=64, seed=0, policy_kwargs=small
+        )
     elif name == "r2n_sac":
-        config = r2n(budget=20, labels_per_session=10, session_every=100, unsupervised_steps=50)
+        config = r2n(
+            budget=20, labels_per_session=10, session_every=100, unsupervised_steps=50,
+            segment_length=10, reward_hidden=(32, 32), reward_steps=20,
+        )  # fmt: skip
         model = PrefSAC(
             "SparseMlpPolicy", env, preference=config, label_store=tmp / "labels.sqlite",
             **off_policy,

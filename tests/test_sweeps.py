@@ -294,6 +294,7 @@ def ray_instance(monkeypatch: pytest.MonkeyPatch) -> Any:
     ray.shutdown()
 
 
+@pytest.mark.slow  # the local pool's tests are the fast representative
 def test_ray_backend_runs_every_run_and_isolates_failures(
     tmp_path: Path, ray_instance: Any
 ) -> None:
