@@ -101,7 +101,7 @@ _VISUAL_POLICY_OWN = ("features_extractor_class", "share_features_extractor", "s
 
 def is_sparse(config: RunConfig) -> bool:
     """Whether the agent's networks are sparse (the rule in the module docstring)."""
-    return algorithm(config).family == "anf" or any(k in config.policy_kwargs for k in SPARSE_KEYS)
+    return algorithm(config).always_sparse or any(k in config.policy_kwargs for k in SPARSE_KEYS)
 
 
 def algorithm_class(config: RunConfig) -> type:
@@ -111,9 +111,9 @@ def algorithm_class(config: RunConfig) -> type:
     from sparse_rl import agents
 
     algo = algorithm(config)
-    if algo.family == "pbrl":
+    if algo.learns_from_labels:
         return agents.PrefSAC
-    if algo.family == "visual":
+    if algo.pixels:
         return agents.VisualSAC
     sparse = {
         "sac": agents.SparseSAC,
@@ -381,7 +381,7 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
         _check_net_arch(config, given["net_arch"])
     kwargs = {k: v for k, v in given.items() if k not in SPARSE_KEYS}
     sparse = {k: v for k, v in given.items() if k in SPARSE_KEYS}
-    if algorithm(config).family == "anf":
+    if algorithm(config).always_sparse:
         sparse = {**agents.anf_policy_kwargs(), **sparse}
     if sparse:
         sparse = _sparse_settings(prefix, sparse)
@@ -448,7 +448,7 @@ def check_arguments(config: RunConfig) -> None:
     """Check ``algo_kwargs``, ``policy_kwargs``, ``preference`` and ``teacher`` of ``config``."""
     _check_algo_kwargs(config)
     build_policy_kwargs(config)
-    if algorithm(config).family == "pbrl":
+    if algorithm(config).learns_from_labels:
         build_preference(config)
         build_teacher(config)
     else:

@@ -165,31 +165,36 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Algorithm:
-    """What an ``algo`` name builds.
+    """What an ``algo`` name builds, and what sets it apart from plain (sparse) SB3.
 
     :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo or a2c.
-    :param family: ``plain`` (SB3 / sparse SB3), ``anf``, ``pbrl`` (PrefSAC) or ``visual``.
+    :param always_sparse: ANF: sparse input layers whatever ``policy_kwargs`` say.
+    :param learns_from_labels: PEBBLE / R2N (``PrefSAC``): a reward model, a teacher and a label
+        store in the run directory.
+    :param pixels: pixel agents (``VisualSAC``), evaluated on each distraction mode.
     :param method: what selects the variant inside the class (PbRL settings / VisualSAC method).
     """
 
     base: str
-    family: str
+    always_sparse: bool = False
+    learns_from_labels: bool = False
+    pixels: bool = False
     method: str | None = None
 
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "sac": Algorithm("sac", "plain"),
-    "td3": Algorithm("td3", "plain"),
-    "ddpg": Algorithm("ddpg", "plain"),
-    "ppo": Algorithm("ppo", "plain"),
-    "a2c": Algorithm("a2c", "plain"),
-    "anf-sac": Algorithm("sac", "anf"),
-    "anf-td3": Algorithm("td3", "anf"),
-    "pebble": Algorithm("sac", "pbrl", "pebble"),
-    "r2n": Algorithm("sac", "pbrl", "r2n"),
-    "visual-sac": Algorithm("sac", "visual", "sac"),
-    "svea": Algorithm("sac", "visual", "svea"),
-    "madi": Algorithm("sac", "visual", "madi"),
+    "sac": Algorithm("sac"),
+    "td3": Algorithm("td3"),
+    "ddpg": Algorithm("ddpg"),
+    "ppo": Algorithm("ppo"),
+    "a2c": Algorithm("a2c"),
+    "anf-sac": Algorithm("sac", always_sparse=True),
+    "anf-td3": Algorithm("td3", always_sparse=True),
+    "pebble": Algorithm("sac", learns_from_labels=True, method="pebble"),
+    "r2n": Algorithm("sac", learns_from_labels=True, method="r2n"),
+    "visual-sac": Algorithm("sac", pixels=True, method="sac"),
+    "svea": Algorithm("sac", pixels=True, method="svea"),
+    "madi": Algorithm("sac", pixels=True, method="madi"),
 }
 ALGOS = tuple(ALGORITHMS)
 
@@ -202,7 +207,7 @@ def algorithm(config: RunConfig) -> Algorithm:
 
 
 def is_visual(config: RunConfig) -> bool:
-    return algorithm(config).family == "visual"
+    return algorithm(config).pixels
 
 
 def method_label(config: RunConfig) -> str:

@@ -180,13 +180,13 @@ def build_model(config: RunConfig, env: Any, run_dir: str | Path) -> Any:
     kwargs = build_algo_kwargs(config, int(np.prod(env.action_space.shape)))
     kwargs["policy_kwargs"] = build_policy_kwargs(config)
     algo = algorithm(config)
-    if algo.family == "pbrl":
+    if algo.learns_from_labels:
         kwargs.update(
             preference=build_preference(config),
             teacher=build_teacher(config),
             label_store=_labels_path(run_dir),
         )
-    if algo.family == "visual":
+    if algo.pixels:
         kwargs["method"] = algo.method
     try:
         return cls(policy_name(config), env, seed=config.seed, device=config.device, **kwargs)
@@ -202,7 +202,7 @@ def load_model(config: RunConfig, path: str | Path, run_dir: str | Path, env: An
     Nothing is unpickled (:mod:`sparse_rl.safe_io`): the model is built from ``config`` and takes
     the file's weights and counters. A pebble / r2n model needs the run's label store.
     """
-    if algorithm(config).family == "pbrl" and not _labels_path(run_dir).is_file():
+    if algorithm(config).learns_from_labels and not _labels_path(run_dir).is_file():
         raise RunError(
             f"{run_dir}: the label store {_labels_path(run_dir)} is missing; the model's reward "
             "was learned from it, and a new store would silently drop every label. Put the run's "
