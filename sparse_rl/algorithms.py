@@ -19,17 +19,58 @@ import dataclasses
 import difflib
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from sparse_rl.config import (
-    ConfigError,
-    RunConfig,
-    algorithm,
-    check_choice,
-    check_keys,
-    check_number,
-    is_visual,
-)
+from sparse_rl.validation import ConfigError, check_choice, check_keys, check_number
+
+if TYPE_CHECKING:
+    from sparse_rl.config import RunConfig
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What an ``algo`` name builds, and what sets it apart from plain (sparse) SB3.
+
+    :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo or a2c.
+    :param always_sparse: ANF: sparse input layers whatever ``policy_kwargs`` say.
+    :param learns_from_labels: PEBBLE / R2N (``PrefSAC``): a reward model, a teacher and a label
+        store in the run directory.
+    :param pixels: pixel agents (``VisualSAC``), evaluated on each distraction mode.
+    :param method: what selects the variant inside the class (PbRL settings / VisualSAC method).
+    """
+
+    base: str
+    always_sparse: bool = False
+    learns_from_labels: bool = False
+    pixels: bool = False
+    method: str | None = None
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "sac": Algorithm("sac"),
+    "td3": Algorithm("td3"),
+    "ddpg": Algorithm("ddpg"),
+    "ppo": Algorithm("ppo"),
+    "a2c": Algorithm("a2c"),
+    "anf-sac": Algorithm("sac", always_sparse=True),
+    "anf-td3": Algorithm("td3", always_sparse=True),
+    "pebble": Algorithm("sac", learns_from_labels=True, method="pebble"),
+    "r2n": Algorithm("sac", learns_from_labels=True, method="r2n"),
+    "visual-sac": Algorithm("sac", pixels=True, method="sac"),
+    "svea": Algorithm("sac", pixels=True, method="svea"),
+    "madi": Algorithm("sac", pixels=True, method="madi"),
+}
+ALGOS = tuple(ALGORITHMS)
+
+
+def algorithm(config: RunConfig) -> Algorithm:
+    return ALGORITHMS[config.algo]
+
+
+def is_visual(config: RunConfig) -> bool:
+    return algorithm(config).pixels
+
 
 #: Keys of ``policy_kwargs`` that make the networks sparse (``NetworkSparsity`` fields + per net).
 SPARSE_KEYS = (

@@ -44,6 +44,10 @@ from typing import Any
 
 import yaml
 
+from sparse_rl.algorithms import ALGOS, check_arguments, is_visual
+from sparse_rl.validation import ConfigError as ConfigError  # the config's error, raised here
+from sparse_rl.validation import check_choice, check_keys, kind, shown
+
 # -- the schema ----------------------------------------------------------------------------------
 
 
@@ -156,58 +160,11 @@ class RunConfig:
     log_formats: list[str] = field(default_factory=lambda: ["stdout", "csv", "tensorboard"])
 
 
-class ConfigError(ValueError):
-    """A config that cannot describe a run: the message names the key and what is valid."""
-
-
 # -- algorithms ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Algorithm:
-    """What an ``algo`` name builds, and what sets it apart from plain (sparse) SB3.
-
-    :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo or a2c.
-    :param always_sparse: ANF: sparse input layers whatever ``policy_kwargs`` say.
-    :param learns_from_labels: PEBBLE / R2N (``PrefSAC``): a reward model, a teacher and a label
-        store in the run directory.
-    :param pixels: pixel agents (``VisualSAC``), evaluated on each distraction mode.
-    :param method: what selects the variant inside the class (PbRL settings / VisualSAC method).
-    """
-
-    base: str
-    always_sparse: bool = False
-    learns_from_labels: bool = False
-    pixels: bool = False
-    method: str | None = None
-
-
-ALGORITHMS: dict[str, Algorithm] = {
-    "sac": Algorithm("sac"),
-    "td3": Algorithm("td3"),
-    "ddpg": Algorithm("ddpg"),
-    "ppo": Algorithm("ppo"),
-    "a2c": Algorithm("a2c"),
-    "anf-sac": Algorithm("sac", always_sparse=True),
-    "anf-td3": Algorithm("td3", always_sparse=True),
-    "pebble": Algorithm("sac", learns_from_labels=True, method="pebble"),
-    "r2n": Algorithm("sac", learns_from_labels=True, method="r2n"),
-    "visual-sac": Algorithm("sac", pixels=True, method="sac"),
-    "svea": Algorithm("sac", pixels=True, method="svea"),
-    "madi": Algorithm("sac", pixels=True, method="madi"),
-}
-ALGOS = tuple(ALGORITHMS)
-
 OBS_KINDS = ("pixels", "state")
 LOG_FORMATS = ("stdout", "csv", "tensorboard")
-
-
-def algorithm(config: RunConfig) -> Algorithm:
-    return ALGORITHMS[config.algo]
-
-
-def is_visual(config: RunConfig) -> bool:
-    return algorithm(config).pixels
 
 
 def method_label(config: RunConfig) -> str:
@@ -419,7 +376,7 @@ def read_config_file(path: str | Path, what: str = "config file") -> dict[str, A
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source} must hold a mapping of keys, got {_kind(data)}.")
+        raise ConfigError(f"{source} must hold a mapping of keys, got {kind(data)}.")
     return data
 
 
@@ -446,7 +403,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             if not isinstance(child, dict):
                 where = ".".join(parts[: depth + 1])
                 raise ConfigError(
-                    f"override {override!r}: {where} is {_kind(child)}, not a mapping, so it has "
+                    f"override {override!r}: {where} is {kind(child)}, not a mapping, so it has "
                     "no sub-keys."
                 )
             node = child
@@ -457,7 +414,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
 def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
     """Check ``data`` (parsed YAML / TOML) completely and return the run it describes."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"a config must be a mapping of keys, got {_kind(data)}.")
+        raise ConfigError(f"a config must be a mapping of keys, got {kind(data)}.")
     config = _build(RunConfig, data, "")
     _check_run(config)
     return config
@@ -502,7 +459,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     """An instance of dataclass ``cls`` from mapping ``data``; keys and types checked."""
     where = prefix.rstrip(".") or "the config"
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected {_describe(cls)}, got {_shown(data)}.")
+        raise ConfigError(f"{where}: expected {_describe(cls)}, got {shown(data)}.")
     names = [f.name for f in dataclasses.fields(cls)]
     check_keys(data, names, prefix)
     hints = typing.get_type_hints(cls)
@@ -516,20 +473,6 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**values)
 
 
-def check_keys(data: Mapping[Any, Any], valid: Sequence[str], prefix: str) -> None:
-    """Raise a ConfigError for the first key of ``data`` not in ``valid``, with a suggestion."""
-    for key in data:
-        if key not in valid:
-            raise ConfigError(unknown_key_message(str(key), valid, prefix))
-
-
-def unknown_key_message(key: str, valid: Sequence[str], prefix: str) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
-    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
-    section = f"in {prefix.rstrip('.')}" if prefix else "at the top level"
-    return f"unknown key {prefix + key!r}{hint}; valid keys {section}: {', '.join(valid)}."
-
-
 _NO_VALUE = object()
 
 
@@ -537,7 +480,7 @@ def _typed(path: str, value: Any, hint: Any) -> Any:
     """``value`` checked against type ``hint`` (ints also from integral floats: ``1.0e6``)."""
     result = _convert(path, value, hint)
     if result is _NO_VALUE:
-        raise ConfigError(f"{path}: expected {_describe(hint)}, got {_shown(value)}.")
+        raise ConfigError(f"{path}: expected {_describe(hint)}, got {shown(value)}.")
     return result
 
 
@@ -587,7 +530,7 @@ def _plain(path: str, value: Any) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ConfigError(f"{path}: keys must be strings, got {_kind(key)} {key!r}.")
+                raise ConfigError(f"{path}: keys must be strings, got {kind(key)} {key!r}.")
             out[key] = _plain(f"{path}.{key}", item)
         return out
     if isinstance(value, (list, tuple)):
@@ -595,7 +538,7 @@ def _plain(path: str, value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise ConfigError(
-        f"{path}: {_kind(value)} {value!r} cannot be written to a config; use names, numbers, "
+        f"{path}: {kind(value)} {value!r} cannot be written to a config; use names, numbers, "
         "lists and mappings."
     )
 
@@ -621,71 +564,7 @@ def _describe(hint: Any) -> str:
     return names[hint]
 
 
-def _shown(value: Any) -> str:
-    return "null" if value is None else f"{_kind(value)} {value!r}"
-
-
-def _kind(value: Any) -> str:
-    names = {
-        type(None): "null",
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        tuple: "a list",
-        dict: "a mapping",
-    }
-    return names.get(type(value), f"a {type(value).__name__}")
-
-
 # -- meaning -------------------------------------------------------------------------------------
-
-
-def check_choice(path: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), list(choices), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{path}: {value!r} is not valid{hint}; choose one of {list(choices)}.")
-
-
-def check_number(
-    path: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    integer: bool = False,
-    also: Sequence[int] = (),
-    why: str = "",
-) -> int | float:
-    """``value`` if it is a finite number within the bounds (``integer``: a whole one, returned
-    as an int, so ``1e6`` works as for the typed keys; ``also``: extra valid values), else a
-    ConfigError naming ``path``, the value and the valid range (``why``: appended reason)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ok and isinstance(value, float):
-        ok = math.isfinite(value) and (not integer or value.is_integer())
-        value = int(value) if ok and integer else value
-    if ok and value in also:
-        return value
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if ok:
-        return value
-    if low is not None and high is not None:
-        valid = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        valid = f"{'an integer' if integer else 'a number'} in {valid}"
-    elif low is not None:
-        sign = ">" if low_open else ">="
-        valid = f"{'an integer' if integer else 'a finite number'} {sign} {low:g}"
-    else:
-        valid = "an integer" if integer else "a finite number"
-    valid += "".join(f", or {extra}" for extra in also)
-    raise ConfigError(f"{path}: {value!r} is not valid; {valid}{why}.")
 
 
 def _check_at_least(path: str, value: int | None, low: int) -> None:
@@ -713,7 +592,6 @@ def _check_run(config: RunConfig) -> None:
     _check_device(config.device)
     _check_env(config)
     _check_eval_modes(config)
-    from sparse_rl.algorithms import check_arguments  # needs the agents: imported when used
 
     check_arguments(config)
 

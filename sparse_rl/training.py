@@ -44,11 +44,13 @@ from stable_baselines3.common.logger import KVWriter
 
 from sparse_rl import __version__
 from sparse_rl.algorithms import (
+    algorithm,
     algorithm_class,
     build_algo_kwargs,
     build_policy_kwargs,
     build_preference,
     build_teacher,
+    is_visual,
     policy_name,
 )
 from sparse_rl.checkpoints import (
@@ -63,7 +65,6 @@ from sparse_rl.checkpoints import (
 from sparse_rl.config import (
     ConfigError,
     RunConfig,
-    algorithm,
     check_mode,
     config_differences,
     config_from_dict,
@@ -71,7 +72,6 @@ from sparse_rl.config import (
     dump_config,
     eval_modes,
     eval_seed,
-    is_visual,
     load_config,
     method_label,
     observation_kind,

@@ -12,6 +12,7 @@ from helpers import CONFIG_BASE, changed, error_of
 from sparse_rl import agents
 from sparse_rl import sparse_nets as sn
 from sparse_rl.algorithms import (
+    ALGOS,
     algorithm_class,
     build_algo_kwargs,
     build_policy_kwargs,
@@ -21,7 +22,6 @@ from sparse_rl.algorithms import (
     policy_name,
 )
 from sparse_rl.config import (
-    ALGOS,
     ConfigError,
     RunConfig,
     apply_overrides,

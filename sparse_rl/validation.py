@@ -1,0 +1,92 @@
+"""One place for the checks of user settings: each error names the key, the value and what is
+valid (with a "did you mean" where one is close). Standard library only, so every layer can use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config that cannot describe a run: the message names the key and what is valid."""
+
+
+def check_keys(data: Mapping[Any, Any], valid: Sequence[str], prefix: str) -> None:
+    """Raise a ConfigError for the first key of ``data`` not in ``valid``, with a suggestion."""
+    for key in data:
+        if key not in valid:
+            raise ConfigError(unknown_key_message(str(key), valid, prefix))
+
+
+def unknown_key_message(key: str, valid: Sequence[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.6)
+    hint = f" (did you mean {prefix + close[0]!r}?)" if close else ""
+    section = f"in {prefix.rstrip('.')}" if prefix else "at the top level"
+    return f"unknown key {prefix + key!r}{hint}; valid keys {section}: {', '.join(valid)}."
+
+
+def check_choice(path: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), list(choices), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{path}: {value!r} is not valid{hint}; choose one of {list(choices)}.")
+
+
+def check_number(
+    path: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+    also: Sequence[int] = (),
+    why: str = "",
+) -> int | float:
+    """``value`` if it is a finite number within the bounds (``integer``: a whole one, returned
+    as an int, so ``1e6`` works as for the typed keys; ``also``: extra valid values), else a
+    ConfigError naming ``path``, the value and the valid range (``why``: appended reason)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and isinstance(value, float):
+        ok = math.isfinite(value) and (not integer or value.is_integer())
+        value = int(value) if ok and integer else value
+    if ok and value in also:
+        return value
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return value
+    if low is not None and high is not None:
+        valid = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        valid = f"{'an integer' if integer else 'a number'} in {valid}"
+    elif low is not None:
+        sign = ">" if low_open else ">="
+        valid = f"{'an integer' if integer else 'a finite number'} {sign} {low:g}"
+    else:
+        valid = "an integer" if integer else "a finite number"
+    valid += "".join(f", or {extra}" for extra in also)
+    raise ConfigError(f"{path}: {value!r} is not valid; {valid}{why}.")
+
+
+def shown(value: Any) -> str:
+    return "null" if value is None else f"{kind(value)} {value!r}"
+
+
+def kind(value: Any) -> str:
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        tuple: "a list",
+        dict: "a mapping",
+    }
+    return names.get(type(value), f"a {type(value).__name__}")
