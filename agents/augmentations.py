@@ -43,7 +43,7 @@ from sparse_rl.envs.video_sources import (
 )
 from torch import Tensor
 
-from ._checks import check_choice, check_int
+from sparse_rl.validation import check_choice, check_int
 
 __all__ = [
     "AUGMENTATIONS",

@@ -15,6 +15,8 @@ import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
+from sparse_rl.validation import check_choice
+
 #: name -> (conv strides, features)
 ENCODERS: dict[str, tuple[tuple[int, ...], int]] = {
     "gb": ((2,) + (1,) * 10, 100),
@@ -30,8 +32,7 @@ class PixelEncoder(BaseFeaturesExtractor):
     """
 
     def __init__(self, observation_space: gym.Space, arch: str = "small", filters: int = 32):
-        if arch not in ENCODERS:
-            raise ValueError(f"arch={arch!r} is not valid; choose one of {sorted(ENCODERS)}.")
+        check_choice("arch", arch, ENCODERS)
         shape = observation_space.shape
         if shape is None or len(shape) != 3:
             raise ValueError(

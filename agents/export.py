@@ -32,8 +32,7 @@ from torch import nn
 
 from sparse_rl import __version__
 from sparse_rl import sparse_nets as sn
-
-from ._checks import check_choice
+from sparse_rl.validation import check_choice
 
 FORMATS = ("onnx", "torchscript", "numpy")
 CARD_FORMAT, CARD_VERSION = "sparse-rl-policy-card", 1

@@ -24,7 +24,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
-from ._checks import check_int
+from sparse_rl.validation import check_int
 
 try:  # SB3 warns when a buffer cannot fit in memory; do the same for the frame store
     import psutil

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sparse_rl.validation import check_choice
+
 MASK_MODES = ("soft", "hard", "mixed")
 THRESHOLDS = ("fixed", "mean", "quantile")
 
@@ -35,12 +37,8 @@ class Masker(nn.Module):
         pixel_max: float = 255.0,
     ) -> None:
         super().__init__()
-        if mode not in MASK_MODES:
-            raise ValueError(f"mode={mode!r} is not valid; choose one of {list(MASK_MODES)}.")
-        if threshold not in THRESHOLDS:
-            raise ValueError(
-                f"threshold={threshold!r} is not valid; choose one of {list(THRESHOLDS)}."
-            )
+        check_choice("mode", mode, MASK_MODES)
+        check_choice("threshold", threshold, THRESHOLDS)
         if not 0.0 < value < 1.0:
             raise ValueError(f"value must be in (0, 1), got {value!r}.")
         if pixel_max <= 0:

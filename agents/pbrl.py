@@ -31,6 +31,7 @@ from stable_baselines3.common.policies import BasePolicy
 from torch import nn
 
 from sparse_rl import sparse_nets as sn
+from sparse_rl.validation import check_choice
 
 from .preference_buffer import PreferenceReplayBuffer
 from .preference_store import LabelStore, LabelStoreError, PreferenceLabel
@@ -120,16 +121,8 @@ class PbRLConfig:
     relabel_chunk: int = 65536
 
     def __post_init__(self) -> None:
-        if self.query_method not in QUERY_METHODS:
-            raise ValueError(
-                f"query_method={self.query_method!r} is not valid; choose one of "
-                f"{list(QUERY_METHODS)}."
-            )
-        if self.entropy_space not in ENTROPY_SPACES:
-            raise ValueError(
-                f"entropy_space={self.entropy_space!r} is not valid; choose one of "
-                f"{list(ENTROPY_SPACES)}."
-            )
+        check_choice("query_method", self.query_method, QUERY_METHODS)
+        check_choice("entropy_space", self.entropy_space, ENTROPY_SPACES)
         for name in ("ensemble_size", "reward_batch_size", "reward_steps", "reward_epochs",
                      "segment_length", "candidate_multiplier", "labels_per_session",
                      "session_every", "entropy_k", "relabel_chunk"):  # fmt: skip

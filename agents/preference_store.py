@@ -91,6 +91,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sparse_rl.validation import check_choice
+
 #: Name and version written in a store's metadata and in the header of an interchange file.
 FORMAT_NAME = "sparse-rl-preferences"
 FORMAT_VERSION = 1
@@ -932,7 +934,7 @@ def _dtype_name(param: str, value: object) -> str:
         with contextlib.suppress(TypeError):
             name = np.dtype(value).name
     if name not in DTYPES:
-        raise ValueError(f"{param}={value!r} is not valid; choose one of {list(DTYPES)}.")
+        check_choice(param, value, DTYPES)
     return name
 
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._checks import check_choice, check_int
+from sparse_rl.validation import check_choice, check_int
 
 #: Query selection rules of PEBBLE / B-Pref.
 QUERY_METHODS = ("uniform", "disagreement", "entropy")

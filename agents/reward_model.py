@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
+from sparse_rl.validation import check_choice
 
 #: Reward-model gradient steps per training call unless told otherwise.
 DEFAULT_STEPS = 200
@@ -150,8 +151,7 @@ class RewardModel:
         if unknown:
             raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {sorted(valid)}.")
         layers = settings.get("layers", "input")
-        if layers not in ("input", "all"):
-            raise ValueError(f"sparsity layers={layers!r} is not valid; choose 'input' or 'all'.")
+        check_choice("sparsity layers", layers, ("input", "all"))
         chosen = self.ensemble.input_layers() if layers == "input" else None
         # Per member: one ERK/uniform budget each, so every member keeps the same density.
         density = self._density(settings, layers)

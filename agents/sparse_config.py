@@ -8,8 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sparse_rl import sparse_nets as sn
-
-from ._checks import check_choice
+from sparse_rl.validation import check_choice
 
 #: Which layers of a network are sparse: every Linear layer, or only those reading the observation.
 SPARSE_LAYERS = ("all", "input")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_int
+from sparse_rl.validation import check_int
 
 #: How the margin that scales ``eps_skip`` and ``eps_equal`` is measured, besides a fixed number.
 MARGIN_MODES = ("batch",)

@@ -18,7 +18,8 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch.nn import functional as F
 
-from ._checks import check_choice
+from sparse_rl.validation import check_choice
+
 from .augmentations import AUGMENTATIONS, ImageSource, random_shift, strong_augment
 from .frame_buffer import FrameReplayBuffer
 from .visual_policy import VisualSACPolicy

@@ -38,6 +38,8 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
+from sparse_rl.validation import check_int
+
 __all__ = [
     "MAX_FEATURES",
     "NOISE_KINDS",
@@ -77,7 +79,7 @@ def max_noise_fraction(num_real: int) -> float:
     """The largest ``noise_fraction`` the wrapper accepts for ``num_real`` real features: the
     largest float ``f`` with ``noisy_observation_size(num_real, f) <= max(num_real,
     MAX_FEATURES)``, exactly (the size grows with ``f``, so a few float steps find the edge)."""
-    _check_positive_int("num_real", num_real)
+    check_int("num_real", num_real)
     limit = max(int(num_real), MAX_FEATURES)
     # round() ties to even, so the size stays within limit up to limit + 0.5 when limit is even.
     f = max(0.0, 1.0 - num_real / (limit + 0.5))
@@ -96,11 +98,6 @@ def _check_noise_fraction(noise_fraction: float) -> None:
     )
     if not valid or not (0.0 <= float(noise_fraction) < 1.0):
         raise ValueError(f"noise_fraction must be a number in [0, 1), got {noise_fraction!r}")
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def _seed_sequences(seed: int | None) -> list[np.random.SeedSequence]:
@@ -178,10 +175,10 @@ class NoisyFeatures(
                 "noise_scale does not apply to empirical noise (it has the real features' scale)"
             )
         if repermute_every is not None:
-            _check_positive_int("repermute_every", repermute_every)
+            check_int("repermute_every", repermute_every)
             if not permute:
                 raise ValueError("repermute_every needs permute=True")
-        _check_positive_int("reservoir_size", reservoir_size)
+        check_int("reservoir_size", reservoir_size)
 
         self.noise_fraction = float(noise_fraction)
         self.noise: NoiseKind = noise

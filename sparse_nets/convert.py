@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_mask, check_positive_int
+from sparse_rl.validation import check_int
+
+from ._checks import check_mask
 from .sparsity import MASK, unguard_mask_loads
 
 
@@ -101,7 +103,7 @@ def sparse_inference(
             "min_speedup must be a number >= 0 (0: convert every Linear, inf: none), "
             f"got {min_speedup!r}."
         )
-    check_positive_int("repeats", repeats)
+    check_int("repeats", repeats)
     model = densify(model).eval()
     inputs: dict[str, Tensor] = {}
     handles = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from ._checks import check_choice, check_fraction
+from sparse_rl.validation import check_choice, check_fraction
 
 DISTRIBUTIONS = ("uniform", "erk")
 
@@ -72,7 +72,7 @@ def layer_counts(
             for n in shapes
         }
     density = check_fraction("density", density)
-    kind = check_choice("distribution", distribution or "uniform", DISTRIBUTIONS)
+    kind = check_choice("distribution", distribution or "uniform", DISTRIBUTIONS, ignore_case=True)
     if kind == "uniform":
         return {n: max(1, round(density * numel[n])) for n in shapes}
     per_layer = erk_densities(shapes, density)

@@ -35,8 +35,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sparse_rl.validation import check_finite
+
 from . import distributed
-from ._checks import check_finite, check_mask
+from ._checks import check_mask
 from .distributions import layer_counts
 from .layers import Selector, select_layers
 from .mask_init import MASK_INITS, SNIP, initial_masks

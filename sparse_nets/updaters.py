@@ -14,7 +14,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_fraction, check_positive_int
+from sparse_rl.validation import check_choice, check_fraction, check_int
+
 from .schedules import SCHEDULES, cubic_remaining, decayed_fraction
 
 RIGL_GROWTH = ("gradient", "input_strength")
@@ -74,12 +75,14 @@ class TopologyUpdater:
     needs_dense_grad: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        check_positive_int("interval", self.interval)
+        check_int("interval", self.interval)
         check_fraction("drop_fraction", self.drop_fraction, low_open=False)
-        object.__setattr__(self, "schedule", check_choice("schedule", self.schedule, SCHEDULES))
-        check_positive_int("start_step", self.start_step, allow_zero=True)
+        object.__setattr__(
+            self, "schedule", check_choice("schedule", self.schedule, SCHEDULES, ignore_case=True)
+        )
+        check_int("start_step", self.start_step, 0)
         if self.end_step is not None:
-            check_positive_int("end_step", self.end_step)
+            check_int("end_step", self.end_step)
             if self.end_step <= self.start_step:
                 raise ValueError(
                     f"end_step={self.end_step} must be larger than start_step={self.start_step}."
@@ -223,7 +226,9 @@ class RigL(TopologyUpdater):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "grow", check_choice("grow", self.grow, RIGL_GROWTH))
+        object.__setattr__(
+            self, "grow", check_choice("grow", self.grow, RIGL_GROWTH, ignore_case=True)
+        )
 
     def grow_scores(
         self, weight: Tensor, grad: Tensor | None, generator: torch.Generator
@@ -276,13 +281,15 @@ class GradualPruning(TopologyUpdater):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_fraction("initial_density", self.initial_density)
-        check_positive_int("prune_end_step", self.prune_end_step)
+        check_int("prune_end_step", self.prune_end_step)
         if self.prune_end_step <= self.start_step:
             raise ValueError(
                 f"prune_end_step={self.prune_end_step} must be larger than "
                 f"start_step={self.start_step}."
             )
-        object.__setattr__(self, "grow", check_choice("grow", self.grow, ("gradient", "random")))
+        object.__setattr__(
+            self, "grow", check_choice("grow", self.grow, ("gradient", "random"), ignore_case=True)
+        )
 
     @property
     def needs_dense_grad(self) -> bool:  # type: ignore[override]
@@ -318,7 +325,7 @@ UPDATERS["magran"] = SET
 
 def make_updater(name: str, **settings: object) -> TopologyUpdater:
     """Build an updater from its name (for configs): ``make_updater("rigl", interval=1000)``."""
-    cls = UPDATERS[check_choice("updater", name, UPDATERS)]
+    cls = UPDATERS[check_choice("updater", name, UPDATERS, ignore_case=True)]
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(settings) - fields)
     if unknown:

@@ -77,6 +77,7 @@ from sparse_rl.config import (
     observation_kind,
 )
 from sparse_rl.safe_io import UnsafeStateError, load_buffer, restore_model, restore_rng_state
+from sparse_rl.validation import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -827,8 +828,7 @@ def export_run(
     from sparse_rl.agents.export import FORMATS, export_policy
 
     for name in formats:
-        if name not in FORMATS:
-            raise ConfigError(f"formats: {name!r} is not valid; choose from {list(FORMATS)}.")
+        check_choice("formats", name, FORMATS)
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else None
     if config is None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -28,11 +29,48 @@ def unknown_key_message(key: str, valid: Sequence[str], prefix: str) -> str:
     return f"unknown key {prefix + key!r}{hint}; valid keys {section}: {', '.join(valid)}."
 
 
-def check_choice(path: str, value: Any, choices: Sequence[str]) -> None:
-    if value not in choices:
-        close = difflib.get_close_matches(str(value), list(choices), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{path}: {value!r} is not valid{hint}; choose one of {list(choices)}.")
+def check_choice(
+    name: str, value: Any, choices: Iterable[str], *, ignore_case: bool = False
+) -> Any:
+    """``value`` if it is one of ``choices`` (lower-cased first with ``ignore_case``), else a
+    ConfigError naming ``name``, the value, the closest choice and all of them (a mapping or set
+    of choices is listed sorted, a sequence in its order)."""
+    options = list(choices) if isinstance(choices, (list, tuple)) else sorted(choices)
+    candidate = value.lower() if ignore_case and isinstance(value, str) else value
+    if isinstance(candidate, str) and candidate in options:
+        return candidate
+    close = difflib.get_close_matches(str(candidate), [str(o) for o in options], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"{name}: {value!r} is not valid{hint}; choose one of {options}.")
+
+
+def check_int(name: str, value: Any, low: int = 1) -> int:
+    """``value`` if it is a whole number >= ``low`` (numpy integers too; bools and floats are
+    not), else a ConfigError naming ``name`` and the bound."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+def check_fraction(
+    name: str, value: Any, *, low_open: bool = True, high_closed: bool = True
+) -> float:
+    """``value`` if it lies in (0, 1] (or the bounds asked for); ints count, bools, NaN do not."""
+    interval = ("(" if low_open else "[") + "0, 1" + ("]" if high_closed else ")")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number in {interval}, got {value!r}.")
+    low_ok = value > 0 if low_open else value >= 0
+    high_ok = value <= 1 if high_closed else value < 1
+    if not (low_ok and high_ok):
+        raise ConfigError(f"{name} must lie in {interval}, got {value!r}.")
+    return float(value)
+
+
+def check_finite(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number; bools, strings and None are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
 
 
 def check_number(

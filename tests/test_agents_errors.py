@@ -37,23 +37,23 @@ BAD_SETTINGS = [
     (
         {"distribution": "foo"},
         ValueError,
-        r"distribution='foo' is not valid; choose one of \['uniform', 'erk'\]",
+        r"distribution: 'foo' is not valid; choose one of \['uniform', 'erk'\]",
     ),
     (
         {"updater": "foo"},
         ValueError,
-        r"updater='foo' is not valid; choose one of \[(?=.*'rigl')(?=.*'set')(?=.*'static')",
+        r"updater: 'foo' is not valid; choose one of \[(?=.*'rigl')(?=.*'set')(?=.*'static')",
     ),
     ({"updater": sn.SET}, TypeError, r"updater must be a sn\.TopologyUpdater.*'rigl'"),
     (
         {"sparse_layers": "hidden"},
         ValueError,
-        r"sparse_layers='hidden' is not valid; choose one of \['all', 'input'\]",
+        r"sparse_layers: 'hidden' is not valid; choose one of \['all', 'input'\]",
     ),
     (
         {"mask_init": "snip"},
         ValueError,
-        r"mask_init='snip' is not valid; choose one of \['random', 'magnitude'\]",
+        r"mask_init: 'snip' is not valid; choose one of \['random', 'magnitude'\]",
     ),
     ({"rescale_init": "yes"}, TypeError, r"rescale_init must be a bool, got 'yes'"),
     (
@@ -73,7 +73,7 @@ BAD_SETTINGS = [
         r"actor_sparsity must be a dict of \[.*'density'.*\] or a NetworkSparsity, got int",
     ),
     ({"critic_sparsity": {"density": 2.0}}, ValueError, r"density must be in \(0, 1\].*2\.0"),
-    ({"actor_sparsity": {"sparse_layers": "last"}}, ValueError, r"sparse_layers='last'"),
+    ({"actor_sparsity": {"sparse_layers": "last"}}, ValueError, r"sparse_layers: 'last'"),
 ]
 
 
@@ -94,7 +94,7 @@ def test_bad_policy_kwargs(name: str, settings: dict[str, Any], error: type, mat
 @pytest.mark.parametrize("cls", [SparseSAC, SparsePPO])
 def test_bad_policy_kwargs_through_alias(cls: type) -> None:
     """The ``"SparseMlpPolicy"`` alias builds the same checked policy."""
-    with pytest.raises(ValueError, match=r"distribution='foo' is not valid"):
+    with pytest.raises(ValueError, match=r"distribution: 'foo' is not valid"):
         cls("SparseMlpPolicy", ENV, policy_kwargs={"distribution": "foo"})
 
 

@@ -250,7 +250,7 @@ def test_directory_images_errors_name_the_path_and_extensions(tmp_path: Path) ->
     with pytest.warns(UserWarning, match=r"skipped 1 unreadable image.*0\.jpg"):
         source = DirectoryImages(broken, size=4)
     assert [p.name for p in source.files] == ["1.png"]
-    with pytest.raises(ValueError, match="max_images must be >= 1"):
+    with pytest.raises(ValueError, match="max_images must be an integer >= 1"):
         DirectoryImages(broken, max_images=0)
     with pytest.raises(ValueError, match=r"size must be an int or a \(height, width\) pair"):
         DirectoryImages(broken, size=(8, 8, 3))
@@ -270,7 +270,7 @@ def test_strong_augment_by_name() -> None:
     assert torch.equal(over(x, generator=gen(1)), overlay(x, source, 1.0, generator=gen(1)))
     default = strong_augment("overlay")(x, generator=gen(1))  # procedural images, alpha 0.5
     assert default.shape == x.shape and default.dtype == x.dtype and not torch.equal(default, x)
-    with pytest.raises(ValueError, match=r"name='crop' is not valid.*\['overlay', 'conv'\]"):
+    with pytest.raises(ValueError, match=r"name: 'crop' is not valid.*\['overlay', 'conv'\]"):
         strong_augment("crop")
     with pytest.raises(ValueError, match="'overlay' augmentation, not 'conv'"):
         strong_augment("conv", alpha=0.3)
@@ -282,7 +282,7 @@ def test_bad_input_is_named() -> None:
     x = frames(2, 2, 8, 8)
     with pytest.raises(ValueError, match=r"x must have shape \(B, 3·k, H, W\)"):
         random_shift(x[0])
-    with pytest.raises(ValueError, match="pad must be >= 0"):
+    with pytest.raises(ValueError, match="pad must be an integer >= 0"):
         random_shift(x, pad=-1)
     with pytest.raises(TypeError, match="x must be uint8 or floating"):
         random_shift(x.long())

@@ -161,12 +161,12 @@ def test_wrong_types_and_ranges(changes: dict[str, Any], expected: str) -> None:
         ({"policy_kwargs__updater": "rigll"}, "policy_kwargs.updater: 'rigll' is not valid "
          "(did you mean 'rigl'?)"),
         ({"policy_kwargs__density": 1.5}, "density must be in (0, 1]"),
-        ({"policy_kwargs__distribution": "er"}, "distribution='er' is not valid"),
+        ({"policy_kwargs__distribution": "er"}, "distribution: 'er' is not valid"),
         ({"policy_kwargs__activation_fn": "relu"}, "'relu' is not valid (did you mean 'ReLU'?)"),
         ({"policy_kwargs__optimizer_class": "Adamm"}, "did you mean 'Adam'"),
         ({"algo": "td3", "algo_kwargs__action_noise": {"type": "norml"}},
          "algo_kwargs.action_noise.type: 'norml' is not valid (did you mean 'normal'?)"),
-        ({"algo": "r2n", "preference__query_method": "random"}, "query_method='random'"),
+        ({"algo": "r2n", "preference__query_method": "random"}, "query_method: 'random'"),
         ({"algo": "r2n", "teacher__eps_mistake": 2.0}, "teacher: eps_mistake must be in [0, 1]"),
     ],
 )  # fmt: skip

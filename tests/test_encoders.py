@@ -25,7 +25,7 @@ def test_small_encoder_output() -> None:
 
 
 def test_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="arch='huge' is not valid"):
+    with pytest.raises(ValueError, match="arch: 'huge' is not valid"):
         PixelEncoder(SPACE, arch="huge")
     with pytest.raises(ValueError, match="channels, height, width"):
         PixelEncoder(gym.spaces.Box(0, 1, (10,)))

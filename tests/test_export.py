@@ -188,7 +188,7 @@ def test_vec_normalize_statistics_travel_in_the_card(tmp_path: Path) -> None:
 
 def test_bad_export_arguments_name_the_parameter(exported: dict, tmp_path: Path) -> None:
     model, _ = exported["sparse_sac"]
-    with pytest.raises(ValueError, match=r"formats='tflite'.*\['onnx', 'torchscript', 'numpy'\]"):
+    with pytest.raises(ValueError, match=r"formats: 'tflite'.*\['onnx', 'torchscript', 'numpy'\]"):
         export_policy(model, tmp_path / "x", formats=("tflite",))
     with pytest.raises(ValueError, match="safe_action"):
         export_policy(model, tmp_path / "x", safe_action=[5.0])

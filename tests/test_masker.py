@@ -70,9 +70,9 @@ def test_mixed_is_soft_in_training_and_hard_in_eval() -> None:
 
 
 def test_bad_settings_and_shapes() -> None:
-    with pytest.raises(ValueError, match="mode='binary' is not valid"):
+    with pytest.raises(ValueError, match="mode: 'binary' is not valid"):
         Masker(mode="binary")
-    with pytest.raises(ValueError, match="threshold='median' is not valid"):
+    with pytest.raises(ValueError, match="threshold: 'median' is not valid"):
         Masker(threshold="median")
     with pytest.raises(ValueError, match="value must be in"):
         Masker(value=1.0)

@@ -391,9 +391,9 @@ def test_unknown_noise_lists_the_valid_ones() -> None:
         ({"noise_scale": float("inf")}, "noise_scale must be a finite number > 0"),
         ({"noise": "empirical", "noise_scale": 2.0}, "does not apply to empirical noise"),
         ({"repermute_every": 10}, "repermute_every needs permute=True"),
-        ({"permute": True, "repermute_every": 0}, "repermute_every must be an int >= 1"),
-        ({"permute": True, "repermute_every": 2.5}, "repermute_every must be an int >= 1"),
-        ({"reservoir_size": 0}, "reservoir_size must be an int >= 1"),
+        ({"permute": True, "repermute_every": 0}, "repermute_every must be an integer >= 1"),
+        ({"permute": True, "repermute_every": 2.5}, "repermute_every must be an integer >= 1"),
+        ({"reservoir_size": 0}, "reservoir_size must be an integer >= 1"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:

@@ -254,8 +254,8 @@ def test_killed_run_resumes_with_every_label(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "match"),
     [
-        ({"query_method": "random"}, "query_method='random' is not valid"),
-        ({"entropy_space": "pixels"}, "entropy_space='pixels' is not valid"),
+        ({"query_method": "random"}, "query_method: 'random' is not valid"),
+        ({"entropy_space": "pixels"}, "entropy_space: 'pixels' is not valid"),
         ({"budget": -1}, "budget must be an integer >= 0"),
         ({"segment_length": 0}, "segment_length must be a positive integer"),
         ({"entropy_space": "none"}, "set unsupervised_steps=0"),

@@ -225,9 +225,9 @@ def test_label_holds_a_read_only_copy() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"obs_dtype": "complex64"}, r"obs_dtype='complex64' is not valid; choose one of \["),
-        ({"act_dtype": "junk"}, "act_dtype='junk' is not valid"),
-        ({"obs_dtype": None}, "obs_dtype=None is not valid"),
+        ({"obs_dtype": "complex64"}, r"obs_dtype: 'complex64' is not valid; choose one of \["),
+        ({"act_dtype": "junk"}, "act_dtype: 'junk' is not valid"),
+        ({"obs_dtype": None}, "obs_dtype: None is not valid"),
         ({"segment_length": 0}, "segment_length must be an int >= 1, got 0"),
         ({"segment_length": 2.5}, "segment_length must be an int >= 1"),
         ({"obs_shape": (0,)}, r"obs_shape must be a tuple of positive ints"),

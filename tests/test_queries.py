@@ -103,7 +103,7 @@ def test_bad_segment_arguments() -> None:
         sample_segments(dones, 2, 1, 0, pos=10, full=False)
     with pytest.raises(ValueError, match=r"dones must be a non-empty \(buffer_size, n_envs\)"):
         sample_segments(np.zeros(10), 2, 1, 0, pos=0, full=False)
-    with pytest.raises(ValueError, match="length must be >= 1"):
+    with pytest.raises(ValueError, match="length must be an integer >= 1"):
         sample_segments(dones, 0, 1, 0, pos=5, full=False)
 
 
@@ -173,7 +173,7 @@ def test_uniform_is_distinct_seeded_and_needs_no_model() -> None:
 def test_bad_query_arguments() -> None:
     with pytest.raises(
         ValueError,
-        match=r"method='variance' is not valid.*"
+        match=r"method: 'variance' is not valid.*"
         + str(list(QUERY_METHODS)).replace("[", r"\[").replace("]", r"\]"),
     ):
         select_queries("variance", 10, 2, np.zeros((3, 10)))
@@ -241,12 +241,12 @@ def test_schedule_state_round_trips() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"labels_per_session": 0}, ValueError, "labels_per_session must be >= 1"),
-        ({"every": 0}, ValueError, "every must be >= 1"),
-        ({"budget": -1}, ValueError, "budget must be >= 0"),
-        ({"first_step": -5}, ValueError, "first_step must be >= 0"),
-        ({"every": 2.5}, TypeError, "every must be an integer"),
-        ({"budget": True}, TypeError, "budget must be an integer"),
+        ({"labels_per_session": 0}, ValueError, "labels_per_session must be an integer >= 1"),
+        ({"every": 0}, ValueError, "every must be an integer >= 1"),
+        ({"budget": -1}, ValueError, "budget must be an integer >= 0"),
+        ({"first_step": -5}, ValueError, "first_step must be an integer >= 0"),
+        ({"every": 2.5}, ValueError, "every must be an integer"),
+        ({"budget": True}, ValueError, "budget must be an integer"),
     ],
 )
 def test_bad_schedule_values(kwargs: dict, error: type, match: str) -> None:

@@ -206,7 +206,7 @@ def test_loading_sparse_into_dense_fails_clearly() -> None:
     ("sparsity", "match"),
     [
         ({"densty": 0.2}, "unknown keys"),
-        ({"layers": "hidden"}, "layers='hidden' is not valid"),
+        ({"layers": "hidden"}, "layers: 'hidden' is not valid"),
         ({"density": 2.0}, "density"),
         ({"density": 0.2, "fan_in": 4}, "density or fan_in, not both"),
         ({"fan_in": 0}, "fan_in must be a number > 0"),

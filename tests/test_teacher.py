@@ -144,7 +144,7 @@ def test_bpref_margin_sets_a_fixed_margin() -> None:
         ({"eps_mistake": True}, TypeError, r"eps_mistake must be a number"),
         ({"margin": "episode"}, ValueError, r"margin='episode' is not valid.*\['batch'\]"),
         ({"margin": -1.0}, ValueError, r"margin must be >= 0"),
-        ({"seed": 1.5}, TypeError, r"seed must be an integer"),
+        ({"seed": 1.5}, ValueError, r"seed must be an integer"),
     ],
 )
 def test_bad_parameters_name_themselves(kwargs: dict, error: type, match: str) -> None:

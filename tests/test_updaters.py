@@ -351,5 +351,5 @@ def test_rigl_input_strength_grows_the_strongest_input_first() -> None:
 
 
 def test_rigl_growth_choice_is_checked() -> None:
-    with pytest.raises(ValueError, match="grow='magnitude' is not valid"):
+    with pytest.raises(ValueError, match="grow: 'magnitude' is not valid"):
         sn.RigL(grow="magnitude")

@@ -97,9 +97,9 @@ def test_actor_loss_does_not_train_the_encoder(env) -> None:
 
 
 def test_bad_settings(env) -> None:
-    with pytest.raises(ValueError, match="method='drq' is not valid"):
+    with pytest.raises(ValueError, match="method: 'drq' is not valid"):
         model(env, "drq")
-    with pytest.raises(ValueError, match="strong_augmentation='blur' is not valid"):
+    with pytest.raises(ValueError, match="strong_augmentation: 'blur' is not valid"):
         model(env, "svea", strong_augmentation="blur")
     with pytest.raises(ValueError, match="has no Masker"):
         VisualSAC("VisualPolicy", env, method="svea", policy_kwargs={"masker": {}})
