@@ -24,7 +24,7 @@ import numpy as np
 
 def evaluate(model: Any, env: Any, episodes: int, seed: int) -> tuple[float, float]:
     """Mean and std of the deterministic return over ``episodes`` seeded episodes."""
-    from sparse_rl.training import rollout_returns
+    from sparse_rl.evaluation import rollout_returns
 
     returns = rollout_returns(model, env, episodes, seed)
     return float(np.mean(returns)), float(np.std(returns))

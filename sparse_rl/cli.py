@@ -194,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     """Run train / eval / export; user errors become one line on stderr and an exit status."""
     from sparse_rl.checkpoints import CheckpointError
     from sparse_rl.config import ConfigError
-    from sparse_rl.training import RunError
+    from sparse_rl.run_dir import RunError
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"sparse-rl {args.command}: %(message)s"))
@@ -217,7 +217,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from sparse_rl.config import load_config
-    from sparse_rl.training import CONFIG_FILE, RunError, default_run_dir, train
+    from sparse_rl.run_dir import CONFIG_FILE, RunError, default_run_dir
+    from sparse_rl.training import train
 
     if args.resume is not None:
         run_dir = Path(args.resume)
@@ -251,7 +252,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from sparse_rl.training import evaluate_run
+    from sparse_rl.evaluation import evaluate_run
 
     modes = None if args.modes is None else [_mode(m) for m in args.modes]
     table = evaluate_run(args.run_dir, episodes=args.episodes, modes=modes, out_dir=args.out)
@@ -269,7 +270,7 @@ def _mode(text: str) -> str | float:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from sparse_rl.training import export_run
+    from sparse_rl.evaluation import export_run
 
     card = export_run(args.run_dir, out_dir=args.out, formats=args.formats)
     print(f"sparse-rl export: wrote {card.parent}/ (card: {card})", file=sys.stderr)

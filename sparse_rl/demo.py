@@ -92,7 +92,8 @@ class RewardInputs:
 
 def _input_mass(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """Input weight mass per observation feature (mean over members) and the real indices."""
-    from sparse_rl.training import load_run, make_env
+    from sparse_rl.evaluation import load_run
+    from sparse_rl.models import make_env
 
     config, model, _ = load_run(run_dir)
     try:
@@ -148,10 +149,10 @@ def plot_reward_inputs(runs: Sequence[Any], path: Path) -> RewardInputs:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from sparse_rl import envs
+    from sparse_rl.evaluation import export_run
     from sparse_rl.reporting import load_runs, write_report
     from sparse_rl.runtime import ControlLoop, GymRobot, Policy
     from sparse_rl.sweeps import run_sweep
-    from sparse_rl.training import export_run
 
     command = "sparse-rl demo " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     sweep = default_sweep(args.steps, args.seeds)

@@ -379,7 +379,7 @@ def run_sweep(
 
 def _decide(run_dir: Path) -> Action:
     """Skip a finished run, resume one that started (a config or checkpoints), start the rest."""
-    from sparse_rl.training import CHECKPOINTS_DIR, CONFIG_FILE, RunError, is_finished
+    from sparse_rl.run_dir import CHECKPOINTS_DIR, CONFIG_FILE, RunError, is_finished
 
     try:
         if is_finished(run_dir):

@@ -25,7 +25,8 @@ from helpers import R2N_TINY, SAC_TINY, changed
 
 from sparse_rl import training
 from sparse_rl.config import ConfigError, config_from_dict, load_config
-from sparse_rl.training import RunError
+from sparse_rl.evaluation import evaluate_run, export_run, load_run
+from sparse_rl.run_dir import RunError, is_finished
 
 
 def tiny(steps: int = 400, **changes: Any) -> Any:
@@ -87,9 +88,9 @@ def test_eval_and_export_never_unpickle_the_model(run: Path, tmp_path: Path) -> 
     """A crafted model.zip runs no code in ``sparse-rl eval`` or ``export`` (SB3's load would)."""
     marker = tmp_path / "pwned"
     poison_model_zip(run / "model.zip", marker)
-    table = training.evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
+    table = evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
     assert table.is_file()
-    training.export_run(run, out_dir=tmp_path / "export", formats=("onnx",))
+    export_run(run, out_dir=tmp_path / "export", formats=("onnx",))
     assert not marker.exists()
 
 
@@ -134,7 +135,7 @@ def test_a_checkpoint_that_does_not_load_falls_back(run: Path, caplog: Any) -> N
         training.train(tiny(), run, resume=True)
     assert "step-400 does not load" in caplog.text
     assert (run / "checkpoints" / "corrupt-step-400").is_dir()
-    assert training.is_finished(run)
+    assert is_finished(run)
 
 
 def test_an_old_pickle_checkpoint_is_not_resumed(run: Path) -> None:
@@ -190,20 +191,20 @@ def test_malformed_meta_json_falls_back(run: Path, damage: Any, caplog: Any) -> 
     damage(meta)
     path.write_text(json.dumps(meta))
     with caplog.at_level(logging.WARNING):
-        _, model, source = training.load_run(run)
+        _, model, source = load_run(run)
     assert model.num_timesteps == 200 and "step-200" in source
     assert "checkpoint skipped" in caplog.text
     training.train(tiny(), run, resume=True)
-    assert training.is_finished(run)
+    assert is_finished(run)
 
 
 def test_damaged_done_json_is_not_fatal(run: Path, tmp_path: Path) -> None:
     """A damaged done.json: eval uses the newest checkpoint, resume finishes the run."""
     (run / "done.json").write_text('{"steps": ')
-    assert not training.is_finished(run)
-    training.evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
+    assert not is_finished(run)
+    evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
     training.train(tiny(), run, resume=True)
-    assert training.is_finished(run)
+    assert is_finished(run)
     assert (run / "done.json.damaged").read_text() == '{"steps": '
 
 
@@ -252,5 +253,5 @@ def test_resume_without_the_label_store_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(RunError, match=r"label store .*labels.sqlite is missing"):
         training.train(tiny(450, **R2N_TINY), run, resume=True)
     with pytest.raises(RunError, match=r"label store .*labels.sqlite is missing"):
-        training.evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
+        evaluate_run(run, episodes=1, out_dir=tmp_path / "eval")
     assert not (run / "labels.sqlite").exists()

@@ -14,7 +14,8 @@ from helpers import R2N_TINY, SAC_TINY, changed
 
 from sparse_rl import training
 from sparse_rl.config import ConfigError, config_from_dict, dump_config, load_config
-from sparse_rl.training import RunError, evaluate_run, export_run, has_checkpoint, is_finished
+from sparse_rl.evaluation import evaluate_run, export_run
+from sparse_rl.run_dir import RunError, has_checkpoint, is_finished
 
 
 def tiny(**changes: Any) -> Any:
