@@ -19,18 +19,18 @@ from .encoders import ENCODERS, PixelEncoder
 from .frame_buffer import FrameReplayBuffer
 from .masker import Masker, mask_quality
 from .pbrl import ENTROPY_SPACES, PbRLConfig, PrefSAC, pebble, r2n, r2n_reward_sparsity
+from .policy_sparsity import KEYS, SPARSE_LAYERS, NetworkSparsity, default_updater
 from .preference_buffer import PreferenceReplayBuffer
 from .preference_store import LabelBatch, LabelStore, LabelStoreError, PreferenceLabel
 from .queries import QUERY_METHODS, FeedbackSchedule
 from .reward_model import RewardEnsemble, RewardModel
-from .sparse_algorithms import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
-from .sparse_config import KEYS, SPARSE_LAYERS, NetworkSparsity, default_updater
 from .sparse_policies import (
     SparseActorCriticPolicy,
     SparsePolicyMixin,
     SparseSACPolicy,
     SparseTD3Policy,
 )
+from .sparse_sb3_classes import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
 from .sparsity_logger import SparsityLogger
 from .state_entropy import StateEntropyReward
 from .teacher import SimulatedTeacher

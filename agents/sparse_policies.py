@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from sparse_rl import sparse_nets as sn
 
-from .sparse_config import KEYS, NetworkSparsity
+from .policy_sparsity import KEYS, NetworkSparsity
 
 NETWORKS = ("actor", "critic")
 

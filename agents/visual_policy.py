@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .encoders import PixelEncoder
 from .masker import Masker
-from .sparse_config import KEYS
+from .policy_sparsity import KEYS
 from .sparse_policies import NETWORKS, SparsePolicyMixin, first_linear, linear_layers
 
 

@@ -381,7 +381,7 @@ def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
 
 def _sparse_settings(path: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Sparse keys with updaters built, checked by building ``NetworkSparsity``."""
-    from sparse_rl.agents.sparse_config import KEYS, NetworkSparsity
+    from sparse_rl.agents.policy_sparsity import KEYS, NetworkSparsity
 
     out = dict(settings)
     if "updater" in out:

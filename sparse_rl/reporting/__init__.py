@@ -4,7 +4,7 @@
 >>> write_report(runs, "results/walker/report", reps=2000)    # doctest: +SKIP
 
 The rules a report follows (score, normalisation, unequal seeds) are in
-:mod:`sparse_rl.reporting.stats`; each report states the ones that applied to it.
+:mod:`sparse_rl.reporting.summary`; each report states the ones that applied to it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from .cli import add_report_arguments, run_report
 from .report import REPORT_FILES, write_report
 from .runs import DEFAULT_MODE, Curve, ReportError, RunRecord, load_runs, load_sweep_runs
-from .stats import Summary, bootstrap_mean_ci, on_dmc_scale, summarize
+from .summary import Summary, bootstrap_mean_ci, on_dmc_scale, summarize
 
 __all__ = [
     "DEFAULT_MODE",

@@ -1,4 +1,4 @@
-"""A :class:`~sparse_rl.reporting.stats.Summary` as figures, Markdown and JSON.
+"""A :class:`~sparse_rl.reporting.summary.Summary` as figures, Markdown and JSON.
 
 Figures use matplotlib's object API (no pyplot), so a report neither needs a display nor
 changes the backend of the program that asks for it.
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .runs import DIAGNOSTICS
-from .stats import Summary
+from .summary import Summary
 
 
 def _num(x: float) -> str:

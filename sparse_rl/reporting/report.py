@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .runs import RunRecord
-from .stats import summarize
+from .summary import summarize
 
 #: What :func:`write_report` writes into its ``out_dir``.
 REPORT_FILES = ("curves.png", "metrics.png", "report.md", "report.json")
