@@ -91,7 +91,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sparse_rl.validation import check_choice
+from sparse_rl.validation import check_choice, check_int
 
 #: Name and version written in a store's metadata and in the header of an interchange file.
 FORMAT_NAME = "sparse-rl-preferences"
@@ -302,7 +302,7 @@ class LabelStore:
             act_shape=_shape("act_shape", act_shape),
             obs_dtype=_dtype_name("obs_dtype", obs_dtype),
             act_dtype=_dtype_name("act_dtype", act_dtype),
-            segment_length=_positive_int("segment_length", segment_length),
+            segment_length=check_int("segment_length", segment_length),
         )
         self._path = Path(path)
         if self._path.is_dir():
@@ -920,12 +920,6 @@ def _shape(param: str, value: object) -> tuple[int, ...]:
             f"{param} must be a tuple of positive ints (() for a scalar), got {value!r}."
         )
     return tuple(int(d) for d in dims)
-
-
-def _positive_int(param: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{param} must be an int >= 1, got {value!r}.")
-    return int(value)
 
 
 def _dtype_name(param: str, value: object) -> str:

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sparse_rl.validation import check_int
+
 if TYPE_CHECKING:
     import av
 
@@ -54,8 +56,7 @@ class VideoSource(ABC):
     """A fixed, ordered set of RGB clips, served at any size and cached."""
 
     def __init__(self, cache_size: int = 8) -> None:
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise ValueError(f"cache_size must be an int >= 1, got {cache_size!r}")
+        check_int("cache_size", cache_size)
         self._cache_size = cache_size
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
 
@@ -79,8 +80,7 @@ class VideoSource(ABC):
         if not 0 <= index < self.num_videos:
             raise IndexError(f"video index {index} out of range [0, {self.num_videos})")
         for name, size in (("height", height), ("width", width)):
-            if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {size!r}")
+            check_int(name, size)
         key = (int(index), int(height), int(width))
         clip = self._cache.get(key)
         if clip is None:
@@ -337,10 +337,8 @@ class ProceduralVideos(VideoSource):
     ) -> None:
         super().__init__(cache_size)
         for name, value in (("num_videos", num_videos), ("num_frames", num_frames)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            check_int(name, value)
+        check_int("seed", seed, 0)
         if isinstance(families, str):
             families = (families,)
         families = tuple(families)

@@ -108,14 +108,14 @@ def test_procedural_size_cache_and_read_only() -> None:
 def test_procedural_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"unknown procedural families \['clouds'\].*'noise'"):
         ProceduralVideos(families=("noise", "clouds"))
-    with pytest.raises(ValueError, match="num_videos must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_videos must be an integer >= 1"):
         ProceduralVideos(num_videos=0)
-    with pytest.raises(ValueError, match="num_frames must be an int >= 1"):
+    with pytest.raises(ValueError, match="num_frames must be an integer >= 1"):
         ProceduralVideos(num_frames=2.5)  # type: ignore[arg-type]
     source = ProceduralVideos(num_videos=3)
     with pytest.raises(IndexError, match=r"video index 3 out of range \[0, 3\)"):
         source.frames(3, 8, 8)
-    with pytest.raises(ValueError, match="height must be an int >= 1"):
+    with pytest.raises(ValueError, match="height must be an integer >= 1"):
         source.frames(0, 0, 8)
 
 
@@ -256,7 +256,7 @@ def test_bad_frame_later_in_a_sequence_is_named_when_loaded(tmp_path: Path) -> N
 def test_bad_directory_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_frames must be an int >= 1 or None"):
         DirectoryVideos(tmp_path, max_frames=0)
-    with pytest.raises(ValueError, match="cache_size must be an int >= 1"):
+    with pytest.raises(ValueError, match="cache_size must be an integer >= 1"):
         DirectoryVideos(tmp_path, cache_size=0)
 
 
