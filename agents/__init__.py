@@ -5,8 +5,40 @@ SAC with stock SB3; ``SparseSAC("SparseMlpPolicy", env)`` also logs sparsity sta
 ``PrefSAC(..., preference=r2n())`` learns its reward from preferences (R2N; ``pebble()`` dense).
 """
 
-from .anf import ANF_ALGOS, anf_kwargs, anf_policy_kwargs
-from .augmentations import (
+import importlib as _importlib
+import sys as _sys
+
+from sparse_rl.agents.pbrl.agent import (
+    ENTROPY_SPACES,
+    PbRLConfig,
+    PrefSAC,
+    pebble,
+    r2n,
+    r2n_reward_sparsity,
+)
+from sparse_rl.agents.pbrl.label_store import (
+    LabelBatch,
+    LabelStore,
+    LabelStoreError,
+    PreferenceLabel,
+)
+from sparse_rl.agents.pbrl.queries import QUERY_METHODS, FeedbackSchedule
+from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
+from sparse_rl.agents.pbrl.reward_model import RewardEnsemble, RewardModel
+from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
+from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
+from sparse_rl.agents.sparse.anf import ANF_ALGOS, anf_kwargs, anf_policy_kwargs
+from sparse_rl.agents.sparse.classes import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
+from sparse_rl.agents.sparse.logger import SparsityLogger
+from sparse_rl.agents.sparse.policies import (
+    SparseActorCriticPolicy,
+    SparsePolicyMixin,
+    SparseSACPolicy,
+    SparseTD3Policy,
+)
+from sparse_rl.agents.sparse.settings import KEYS, SPARSE_LAYERS, NetworkSparsity, default_updater
+from sparse_rl.agents.visual.agent import VisualSAC
+from sparse_rl.agents.visual.augmentations import (
     AUGMENTATIONS,
     DirectoryImages,
     ProceduralImages,
@@ -15,28 +47,44 @@ from .augmentations import (
     random_shift,
     strong_augment,
 )
-from .encoders import ENCODERS, PixelEncoder
-from .frame_buffer import FrameReplayBuffer
-from .masker import Masker, mask_quality
-from .pbrl import ENTROPY_SPACES, PbRLConfig, PrefSAC, pebble, r2n, r2n_reward_sparsity
-from .policy_sparsity import KEYS, SPARSE_LAYERS, NetworkSparsity, default_updater
-from .preference_buffer import PreferenceReplayBuffer
-from .preference_store import LabelBatch, LabelStore, LabelStoreError, PreferenceLabel
-from .queries import QUERY_METHODS, FeedbackSchedule
-from .reward_model import RewardEnsemble, RewardModel
-from .sparse_policies import (
-    SparseActorCriticPolicy,
-    SparsePolicyMixin,
-    SparseSACPolicy,
-    SparseTD3Policy,
+from sparse_rl.agents.visual.encoders import ENCODERS, PixelEncoder
+from sparse_rl.agents.visual.evaluation import (
+    DEFAULT_MODES,
+    DistractionEval,
+    evaluate_mode,
+    evaluate_modes,
 )
-from .sparse_sb3_classes import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
-from .sparsity_logger import SparsityLogger
-from .state_entropy import StateEntropyReward
-from .teacher import SimulatedTeacher
-from .visual_eval import DEFAULT_MODES, DistractionEval, evaluate_mode, evaluate_modes
-from .visual_policy import VisualSACPolicy
-from .visual_sac import VisualSAC
+from sparse_rl.agents.visual.frame_buffer import FrameReplayBuffer
+from sparse_rl.agents.visual.masker import Masker, mask_quality
+from sparse_rl.agents.visual.policy import VisualSACPolicy
+
+# Models saved before the agents were grouped into sparse/, pbrl/ and visual/ name their classes
+# by the old module paths (SB3 pickles them): those paths stay importable, as aliases.
+_MOVED = {
+    "anf": "sparse.anf",
+    "sparse_policies": "sparse.policies",
+    "sparse_config": "sparse.settings",
+    "sparse_algorithms": "sparse.classes",
+    "sparsity_logger": "sparse.logger",
+    "pbrl": "pbrl.agent",
+    "reward_model": "pbrl.reward_model",
+    "preference_store": "pbrl.label_store",
+    "preference_buffer": "pbrl.replay_buffer",
+    "queries": "pbrl.queries",
+    "teacher": "pbrl.teacher",
+    "state_entropy": "pbrl.state_entropy",
+    "visual_sac": "visual.agent",
+    "visual_policy": "visual.policy",
+    "encoders": "visual.encoders",
+    "masker": "visual.masker",
+    "augmentations": "visual.augmentations",
+    "frame_buffer": "visual.frame_buffer",
+    "visual_eval": "visual.evaluation",
+}
+for _old, _new in _MOVED.items():
+    if _old != "pbrl":  # sparse_rl.agents.pbrl is the package now; its classes are re-exported
+        _module = _importlib.import_module(f"{__name__}.{_new}")
+        _sys.modules.setdefault(f"{__name__}.{_old}", _module)
 
 __all__ = [
     "ANF_ALGOS",

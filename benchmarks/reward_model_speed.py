@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 from _machine import machine_info
-from sparse_rl.agents.reward_model import RewardEnsemble, preference_loss
+from sparse_rl.agents.pbrl.reward_model import RewardEnsemble, preference_loss
 from torch.nn import functional as F
 
 RESULTS = Path(__file__).parent / "results"

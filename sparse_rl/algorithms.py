@@ -297,7 +297,7 @@ def build_algo_kwargs(config: RunConfig, action_dim: int) -> dict[str, Any]:
 
 def _policy_parameters(config: RunConfig) -> list[str]:
     """Keys ``policy_kwargs`` may hold for this algo: the policy's arguments and SPARSE_KEYS."""
-    from sparse_rl.agents.visual_policy import VisualSACPolicy
+    from sparse_rl.agents.visual.policy import VisualSACPolicy
 
     if is_visual(config):
         skip = (*_POLICY_POSITIONAL, *_VISUAL_POLICY_OWN)
@@ -381,7 +381,7 @@ def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
 
 def _sparse_settings(path: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """Sparse keys with updaters built, checked by building ``NetworkSparsity``."""
-    from sparse_rl.agents.policy_sparsity import KEYS, NetworkSparsity
+    from sparse_rl.agents.sparse.settings import KEYS, NetworkSparsity
 
     out = dict(settings)
     if "updater" in out:

@@ -671,3 +671,22 @@ def test_sparsity_logger_rejects_dense_policy() -> None:
     model = SAC("MlpPolicy", ENV, policy_kwargs={"net_arch": NET}, learning_starts=10)
     with pytest.raises(TypeError, match=r"SparsityLogger needs a sparse policy.*got SACPolicy"):
         model.learn(20, callback=SparsityLogger())
+
+
+def test_models_saved_before_the_agents_were_grouped_still_find_their_classes() -> None:
+    """SB3 pickles class paths: the old module paths resolve to the moved classes."""
+    import importlib
+
+    from sparse_rl import agents
+
+    old = {
+        "sparse_rl.agents.sparse_policies": ("SparseSACPolicy", agents.SparseSACPolicy),
+        "sparse_rl.agents.visual_policy": ("VisualSACPolicy", agents.VisualSACPolicy),
+        "sparse_rl.agents.pbrl": ("PbRLConfig", agents.PbRLConfig),
+        "sparse_rl.agents.teacher": ("SimulatedTeacher", agents.SimulatedTeacher),
+        "sparse_rl.agents.preference_buffer": ("PreferenceReplayBuffer",
+                                               agents.PreferenceReplayBuffer),
+        "sparse_rl.agents.frame_buffer": ("FrameReplayBuffer", agents.FrameReplayBuffer),
+    }  # fmt: skip
+    for path, (name, cls) in old.items():
+        assert getattr(importlib.import_module(path), name) is cls, path

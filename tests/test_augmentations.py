@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers import write_image
-from sparse_rl.agents.augmentations import (
+from sparse_rl.agents.visual.augmentations import (
     AUGMENTATIONS,
     Augmentation,
     DirectoryImages,

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sparse_rl.agents.encoders import PixelEncoder
+from sparse_rl.agents.visual.encoders import PixelEncoder
 
 SPACE = gym.spaces.Box(0, 255, (9, 84, 84), np.uint8)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from sparse_rl.agents.frame_buffer import FrameReplayBuffer
+from sparse_rl.agents.visual.frame_buffer import FrameReplayBuffer
 from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor

@@ -17,10 +17,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from helpers import PBRL_SMALL
-from sparse_rl.agents.pbrl import PbRLConfig, PrefSAC, pebble
-from sparse_rl.agents.preference_buffer import PreferenceReplayBuffer
-from sparse_rl.agents.preference_store import LabelStore, LabelStoreError, PreferenceLabel
-from sparse_rl.agents.teacher import SimulatedTeacher
+from sparse_rl.agents.pbrl.agent import PbRLConfig, PrefSAC, pebble
+from sparse_rl.agents.pbrl.label_store import LabelStore, LabelStoreError, PreferenceLabel
+from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
+from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from stable_baselines3.common.save_util import load_from_zip_file
 
 from sparse_rl import envs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sparse_rl.agents.masker import Masker, mask_quality
+from sparse_rl.agents.visual.masker import Masker, mask_quality
 
 
 def obs(batch: int = 2, frames: int = 3, size: int = 12) -> torch.Tensor:

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 from helpers import PBRL_SMALL
-from sparse_rl.agents.pbrl import PbRLConfig, PrefSAC, pebble, r2n
-from sparse_rl.agents.preference_buffer import PreferenceReplayBuffer
-from sparse_rl.agents.preference_store import LabelStore
-from sparse_rl.agents.teacher import SimulatedTeacher
+from sparse_rl.agents.pbrl.agent import PbRLConfig, PrefSAC, pebble, r2n
+from sparse_rl.agents.pbrl.label_store import LabelStore
+from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
+from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from stable_baselines3.common.logger import configure
 
 from sparse_rl import envs
@@ -204,7 +204,7 @@ KILLED_RUN = textwrap.dedent(
     import gymnasium as gym
     from stable_baselines3.common.callbacks import CheckpointCallback
     from sparse_rl import envs
-    from sparse_rl.agents.pbrl import PrefSAC, r2n
+    from sparse_rl.agents.pbrl.agent import PrefSAC, r2n
     run = sys.argv[1]
     config = r2n(reward_hidden=(16, 16), reward_steps=5, reward_batch_size=16, segment_length=10,
                  labels_per_session=8, session_every=100, budget=10_000, unsupervised_steps=0)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sparse_rl.agents import preference_store
-from sparse_rl.agents.preference_store import (
+from sparse_rl.agents.pbrl.label_store import (
     FORMAT_NAME,
     SEGMENT_FIELDS,
     LabelBatch,

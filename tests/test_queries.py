@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gymnasium import spaces
-from sparse_rl.agents.queries import (
+from sparse_rl.agents.pbrl.queries import (
     QUERY_METHODS,
     FeedbackSchedule,
     SegmentIndices,

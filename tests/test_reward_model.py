@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sparse_rl.agents.reward_model import RewardEnsemble, RewardModel, preference_loss
+from sparse_rl.agents.pbrl.reward_model import RewardEnsemble, RewardModel, preference_loss
 
 from sparse_rl import sparse_nets as sn
 
@@ -106,7 +106,7 @@ def test_input_l1_drives_noise_weights_to_zero() -> None:
 
 def test_r2n_input_layer_finds_the_real_features() -> None:
     """R2N's design (fan-in, L1, RigL growing at strong inputs) on 40 features, 3 real."""
-    from sparse_rl.agents.pbrl import r2n_reward_sparsity
+    from sparse_rl.agents.pbrl.agent import r2n_reward_sparsity
 
     rng = np.random.default_rng(6)
     n, obs = 512, 40

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from sparse_rl.agents.state_entropy import StateEntropyReward, knn_distance
+from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward, knn_distance
 
 
 def test_knn_distance_matches_brute_force_across_chunks() -> None:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from sparse_rl.agents.teacher import SimulatedTeacher, bpref_margin, preference_probability
+from sparse_rl.agents.pbrl.teacher import SimulatedTeacher, bpref_margin, preference_probability
 
 
 def random_pairs(n: int = 64, steps: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from sparse_rl.agents.visual_eval import DistractionEval, evaluate_modes
-from sparse_rl.agents.visual_sac import VisualSAC
+from sparse_rl.agents.visual.agent import VisualSAC
+from sparse_rl.agents.visual.evaluation import DistractionEval, evaluate_modes
 from stable_baselines3.common.logger import configure
 
 from sparse_rl import envs

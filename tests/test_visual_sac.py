@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sparse_rl.agents.frame_buffer import FrameReplayBuffer
-from sparse_rl.agents.visual_policy import VisualSACPolicy
-from sparse_rl.agents.visual_sac import VisualSAC
+from sparse_rl.agents.visual.agent import VisualSAC
+from sparse_rl.agents.visual.frame_buffer import FrameReplayBuffer
+from sparse_rl.agents.visual.policy import VisualSACPolicy
 
 from sparse_rl import envs
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from sparse_rl.agents.sparse.policies import SparsePolicyMixin
 from stable_baselines3.common.callbacks import BaseCallback
-
-from .sparse_policies import SparsePolicyMixin
 
 
 class SparsityLogger(BaseCallback):

@@ -26,16 +26,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3 import SAC
-from stable_baselines3.common.policies import BasePolicy
-from torch import nn
-
-from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import check_choice
-
-from .preference_buffer import PreferenceReplayBuffer
-from .preference_store import LabelStore, LabelStoreError, PreferenceLabel
-from .queries import (
+from sparse_rl.agents.pbrl.label_store import LabelStore, LabelStoreError, PreferenceLabel
+from sparse_rl.agents.pbrl.queries import (
     QUERY_METHODS,
     FeedbackSchedule,
     candidate_count,
@@ -43,10 +35,17 @@ from .queries import (
     sample_buffer_segments,
     select_queries,
 )
-from .reward_model import RewardModel
-from .sparse_policies import SparseSACPolicy
-from .state_entropy import StateEntropyReward
-from .teacher import SimulatedTeacher
+from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
+from sparse_rl.agents.pbrl.reward_model import RewardModel
+from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
+from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
+from sparse_rl.agents.sparse.policies import SparseSACPolicy
+from stable_baselines3 import SAC
+from stable_baselines3.common.policies import BasePolicy
+from torch import nn
+
+from sparse_rl import sparse_nets as sn
+from sparse_rl.validation import check_choice
 
 ENTROPY_SPACES = ("obs", "reward_features", "none")
 

@@ -12,6 +12,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sparse_rl.agents.visual.augmentations import (
+    AUGMENTATIONS,
+    ImageSource,
+    random_shift,
+    strong_augment,
+)
+from sparse_rl.agents.visual.frame_buffer import FrameReplayBuffer
+from sparse_rl.agents.visual.policy import VisualSACPolicy
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import polyak_update
@@ -19,10 +27,6 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN
 from torch.nn import functional as F
 
 from sparse_rl.validation import check_choice
-
-from .augmentations import AUGMENTATIONS, ImageSource, random_shift, strong_augment
-from .frame_buffer import FrameReplayBuffer
-from .visual_policy import VisualSACPolicy
 
 METHODS = ("sac", "svea", "madi")
 

@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from sparse_rl.agents.sparse.settings import KEYS, NetworkSparsity
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import Tensor, nn
 
 from sparse_rl import sparse_nets as sn
-
-from .policy_sparsity import KEYS, NetworkSparsity
 
 NETWORKS = ("actor", "critic")
 

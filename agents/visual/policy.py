@@ -12,13 +12,17 @@ import copy
 from typing import Any
 
 import torch
+from sparse_rl.agents.sparse.policies import (
+    NETWORKS,
+    SparsePolicyMixin,
+    first_linear,
+    linear_layers,
+)
+from sparse_rl.agents.sparse.settings import KEYS
+from sparse_rl.agents.visual.encoders import PixelEncoder
+from sparse_rl.agents.visual.masker import Masker
 from stable_baselines3.sac.policies import SACPolicy
 from torch import Tensor, nn
-
-from .encoders import PixelEncoder
-from .masker import Masker
-from .policy_sparsity import KEYS
-from .sparse_policies import NETWORKS, SparsePolicyMixin, first_linear, linear_layers
 
 
 class MaskedEncoder(nn.Module):

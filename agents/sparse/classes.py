@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sparse_rl.agents.sparse.logger import SparsityLogger
+from sparse_rl.agents.sparse.policies import (
+    SparseActorCriticPolicy,
+    SparseSACPolicy,
+    SparseTD3Policy,
+)
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.callbacks import BaseCallback, ConvertCallback
 from stable_baselines3.common.policies import BasePolicy
-
-from .sparse_policies import SparseActorCriticPolicy, SparseSACPolicy, SparseTD3Policy
-from .sparsity_logger import SparsityLogger
 
 
 def with_sparsity_logger(callback: Any) -> list[BaseCallback]:

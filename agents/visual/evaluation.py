@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from sparse_rl.agents.visual.masker import mask_quality
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sparse_rl import envs
-
-from .masker import mask_quality
 
 DEFAULT_MODES = ("clean", "color_hard", "video_easy", "video_hard", "medium")
 QUALITY_KEYS = ("iou", "precision", "recall", "mean_agent", "mean_background")

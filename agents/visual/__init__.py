@@ -1,0 +1,1 @@
+"""Pixel agents: VisualSAC (SAC with shifts, SVEA, MaDi), encoders, the Masker, augmentations."""
