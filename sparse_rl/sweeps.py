@@ -35,6 +35,7 @@ import difflib
 import os
 import re
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -395,12 +396,29 @@ def _result(run: SweepRun, action: Action, status: Status, **kw: Any) -> RunResu
 
 
 def _init_worker(threads: int) -> None:
-    """Pin a worker's math libraries to ``threads`` threads, so parallel runs do not fight."""
+    """Pin a worker's math libraries to ``threads`` threads, so parallel runs do not fight, and
+    make it end with the sweep process (a killed sweep must not leave runs training unseen)."""
+    _die_with_parent()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to send SIGTERM to this worker when the sweep process dies (SIGKILL
+    included); the pool's own shutdown does not happen then. Elsewhere, Ctrl-C reaches the whole
+    process group as before."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the sweep died before the request took effect
+        os._exit(1)
 
 
 def _train_one(

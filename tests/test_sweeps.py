@@ -425,3 +425,48 @@ def test_benchmark_sweep_files_are_valid(name: str) -> None:
     path = Path(__file__).parents[1] / "benchmarks" / "sweeps" / f"{name}.yaml"
     runs = expand_sweep(load_sweep(path))
     assert len({run.name for run in runs}) == len(runs) > 0
+
+
+def blocking_train(config: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Path:
+    """A run that never ends by itself: writes its worker's pid, then waits."""
+    import time
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "pid").write_text(str(os.getpid()))
+    time.sleep(120)
+    return Path(run_dir)
+
+
+def test_workers_end_when_the_sweep_process_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of ``sparse-rl sweep`` does not leave its workers training unseen (Linux)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    script = (
+        "from test_sweeps import SWEEP, blocking_train\n"
+        "from sparse_rl.sweeps import run_sweep\n"
+        f"run_sweep({{**SWEEP, 'seeds': [0]}}, {str(tmp_path / 'out')!r}, jobs=1,\n"
+        "          train_fn=blocking_train, echo=lambda line: None)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    sweep = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        pid_file = tmp_path / "out" / NAMES[0] / "pid"
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        worker = int(pid_file.read_text())
+    finally:
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = Path(f"/proc/{worker}").exists()
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker kept running after its sweep was killed"
