@@ -315,17 +315,16 @@ def build_updater(path: str, value: Any) -> Any:
 
     if isinstance(value, sn.TopologyUpdater):  # a library default (ANF's, R2N's)
         return value
-    if isinstance(value, str):
-        check_choice(path, value, tuple(sn.UPDATERS))
-        return sn.make_updater(value)
+    if isinstance(value, str):  # the core's names, in any case
+        return sn.make_updater(check_choice(path, value, tuple(sn.UPDATERS), ignore_case=True))
     if not isinstance(value, Mapping) or "name" not in value:
         raise ConfigError(
             f"{path}: expected an updater name ({', '.join(sn.UPDATERS)}) or a mapping like "
             f"{{name: rigl, interval: 1000}}, got {value!r}."
         )
     settings = {k: v for k, v in value.items() if k != "name"}
-    check_choice(f"{path}.name", value["name"], tuple(sn.UPDATERS))
-    cls = sn.UPDATERS[value["name"]]
+    name = check_choice(f"{path}.name", value["name"], tuple(sn.UPDATERS), ignore_case=True)
+    cls = sn.UPDATERS[name]
     check_keys(settings, [f.name for f in dataclasses.fields(cls)], f"{path}.")
     try:
         return sn.make_updater(value["name"], **settings)

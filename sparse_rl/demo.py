@@ -109,6 +109,7 @@ def _input_mass(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
         env.close()
     finally:
         model.label_store.close()
+        model.get_env().close()
     return mass, real
 
 

@@ -193,3 +193,19 @@ def test_dense_policy_rejects_sparse_checkpoint(tmp_path: Path) -> None:
     dense.save(tmp_path / "dense")
     with pytest.raises(RuntimeError, match=r"weight_mask"):
         sac().set_parameters(str(tmp_path / "dense.zip"))
+
+
+def test_policies_and_configs_take_the_cores_names_in_any_case() -> None:
+    """``"ERK"`` / ``"RigL"`` work wherever the core takes them: policy settings and YAML."""
+    from sparse_rl.agents import NetworkSparsity
+
+    from sparse_rl import sparse_nets as sn
+    from sparse_rl.config import config_from_dict
+
+    settings = NetworkSparsity(distribution="ERK", updater="RigL", sparse_layers="Input")
+    assert settings.distribution == "erk" and settings.sparse_layers == "input"
+    assert isinstance(settings.updater, sn.RigL)
+    config = config_from_dict({"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000,
+                               "policy_kwargs": {"density": 0.5, "distribution": "ERK",
+                                                 "updater": {"name": "RigL", "interval": 10}}})  # fmt: skip
+    assert config.policy_kwargs["distribution"] == "ERK"  # checked, then normalised when built

@@ -52,12 +52,17 @@ class NetworkSparsity:
             raise TypeError(f"density must be a number in (0, 1], got {self.density!r}.")
         if not 0.0 < float(self.density) <= 1.0:
             raise ValueError(f"density must be in (0, 1] (1.0 = dense), got {self.density!r}.")
-        check_choice("distribution", self.distribution, sn.DISTRIBUTIONS)
-        check_choice("sparse_layers", self.sparse_layers, SPARSE_LAYERS)
-        check_choice("mask_init", self.mask_init, POLICY_MASK_INITS)
+        # Names are the core's, in any case ("ERK", "RigL"), as sn.sparsify takes them.
+        for name, choices in (
+            ("distribution", sn.DISTRIBUTIONS),
+            ("sparse_layers", SPARSE_LAYERS),
+            ("mask_init", POLICY_MASK_INITS),
+        ):
+            value = check_choice(name, getattr(self, name), choices, ignore_case=True)
+            object.__setattr__(self, name, value)
         if isinstance(self.updater, str):
-            check_choice("updater", self.updater, tuple(sn.UPDATERS))
-            object.__setattr__(self, "updater", sn.make_updater(self.updater))
+            name = check_choice("updater", self.updater, tuple(sn.UPDATERS), ignore_case=True)
+            object.__setattr__(self, "updater", sn.make_updater(name))
         elif not isinstance(self.updater, sn.TopologyUpdater):
             raise TypeError(
                 f"updater must be a sn.TopologyUpdater (e.g. sn.SET(interval=1000)) or one of "
