@@ -205,7 +205,8 @@ def test_policies_and_configs_take_the_cores_names_in_any_case() -> None:
     settings = NetworkSparsity(distribution="ERK", updater="RigL", sparse_layers="Input")
     assert settings.distribution == "erk" and settings.sparse_layers == "input"
     assert isinstance(settings.updater, sn.RigL)
-    config = config_from_dict({"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000,
-                               "policy_kwargs": {"density": 0.5, "distribution": "ERK",
-                                                 "updater": {"name": "RigL", "interval": 10}}})  # fmt: skip
+    sparse = {"density": 0.5, "distribution": "ERK", "updater": {"name": "RigL", "interval": 10}}
+    config = config_from_dict(
+        {"algo": "sac", "env": {"id": "Pendulum-v1"}, "steps": 1000, "policy_kwargs": sparse}
+    )
     assert config.policy_kwargs["distribution"] == "ERK"  # checked, then normalised when built
