@@ -24,7 +24,12 @@ from sparse_rl.agents.pbrl.label_store import (
 )
 from sparse_rl.agents.pbrl.queries import QUERY_METHODS, FeedbackSchedule
 from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
-from sparse_rl.agents.pbrl.reward_model import RewardEnsemble, RewardModel
+from sparse_rl.agents.pbrl.reward_model import (
+    R2N_PUBLISHED,
+    RewardEnsemble,
+    RewardModel,
+    reward_sparsity,
+)
 from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from sparse_rl.agents.sparse.anf import ANF_ALGOS, anf_kwargs, anf_policy_kwargs
@@ -36,7 +41,7 @@ from sparse_rl.agents.sparse.policies import (
     SparseSACPolicy,
     SparseTD3Policy,
 )
-from sparse_rl.agents.sparse.settings import KEYS, SPARSE_LAYERS, NetworkSparsity, default_updater
+from sparse_rl.agents.sparse.settings import POLICY_KEYS, default_updater, policy_defaults
 from sparse_rl.agents.visual.agent import VisualSAC
 from sparse_rl.agents.visual.augmentations import (
     AUGMENTATIONS,
@@ -92,9 +97,9 @@ __all__ = [
     "DEFAULT_MODES",
     "ENCODERS",
     "ENTROPY_SPACES",
-    "KEYS",
+    "POLICY_KEYS",
     "QUERY_METHODS",
-    "SPARSE_LAYERS",
+    "R2N_PUBLISHED",
     "DirectoryImages",
     "DistractionEval",
     "FeedbackSchedule",
@@ -103,7 +108,6 @@ __all__ = [
     "LabelStore",
     "LabelStoreError",
     "Masker",
-    "NetworkSparsity",
     "PbRLConfig",
     "PixelEncoder",
     "PrefSAC",
@@ -134,9 +138,11 @@ __all__ = [
     "mask_quality",
     "overlay",
     "pebble",
+    "policy_defaults",
     "r2n",
     "r2n_reward_sparsity",
     "random_conv",
     "random_shift",
+    "reward_sparsity",
     "strong_augment",
 ]

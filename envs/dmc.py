@@ -26,6 +26,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from sparse_rl.validation import check_int
+
 from .distractions.base import Distraction, RenderContext
 
 #: Action repeat by domain, as in DMControl-GB / DrQ / CURL (4 for every other domain).
@@ -82,12 +84,6 @@ def default_camera_id(domain: str) -> int:
     return CAMERA_ID.get(domain, 0)
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
     """One dm_control suite task as a gymnasium env (state or stacked pixels, distractions).
 
@@ -134,12 +130,12 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.domain, self.task, self.obs_kind = domain, task, obs
         self.render_mode = render_mode
-        self.frame_stack = _positive_int("frame_stack", frame_stack)
-        self.action_repeat = _positive_int(
+        self.frame_stack = check_int("frame_stack", frame_stack)
+        self.action_repeat = check_int(
             "action_repeat",
             default_action_repeat(domain) if action_repeat is None else action_repeat,
         )
-        self.episode_length = _positive_int(
+        self.episode_length = check_int(
             "episode_length",
             max(SUITE_EPISODE_STEPS // self.action_repeat, 1)
             if episode_length is None

@@ -9,6 +9,7 @@ from .distributions import DISTRIBUTIONS, erk_densities, layer_counts
 from .layers import SPARSIFIABLE, Selector, first_layer, last_layer, select_layers
 from .mask_init import MASK_INITS, SNIP
 from .schedules import SCHEDULES
+from .settings import SparsitySettings, updater_from
 from .sparsity import MASK, Sparsity, sparsify
 from .stats import LayerStats, SparsityStats
 from .updaters import (
@@ -39,6 +40,7 @@ __all__ = [
     "Selector",
     "Sensitivity",
     "Sparsity",
+    "SparsitySettings",
     "SparsityStats",
     "Static",
     "TopologyUpdater",
@@ -51,4 +53,5 @@ __all__ = [
     "select_layers",
     "sparse_inference",
     "sparsify",
+    "updater_from",
 ]

@@ -8,8 +8,7 @@ Configs hold plain data (names, numbers, lists, mappings); the functions here tu
 
 The rule for sparse networks: the networks are sparse exactly when ``policy_kwargs`` holds a key
 of :data:`SPARSE_KEYS`, for every algorithm; ``anf-sac`` / ``anf-td3`` always are (ANF's
-settings, which those keys override). For the visual algos the keys go to the policy's
-``sparsity`` argument; in a config they stay directly in ``policy_kwargs``.
+settings, which those keys override); every policy, the visual ones too, takes them directly.
 """
 
 from __future__ import annotations
@@ -72,16 +71,23 @@ def is_visual(config: RunConfig) -> bool:
     return algorithm(config).pixels
 
 
-#: Keys of ``policy_kwargs`` that make the networks sparse (``NetworkSparsity`` fields + per net).
+#: Keys of ``policy_kwargs`` that make the networks sparse: the core's ``SparsitySettings``
+#: fields, per network overrides, and the old names (which get an error naming the new ones).
+#: Spelled out so that reading a config does not import torch (a test checks they agree).
 SPARSE_KEYS = (
     "density",
+    "fan_in",
     "distribution",
+    "layers",
+    "exclude",
     "updater",
-    "sparse_layers",
-    "mask_init",
+    "init",
+    "grow_init",
     "rescale_init",
     "actor_sparsity",
     "critic_sparsity",
+    "sparse_layers",
+    "mask_init",
 )
 ACTION_NOISES = {"normal": ("sigma",), "ornstein_uhlenbeck": ("sigma", "theta", "dt")}
 _POSITIVE_INT: dict[str, Any] = {"integer": True, "low": 1}
@@ -137,7 +143,7 @@ RESERVED_ALGO_KWARGS = {
 }
 #: Policy arguments SB3 passes itself, or that a visual policy sets itself.
 _POLICY_POSITIONAL = ("self", "observation_space", "action_space", "lr_schedule")
-_VISUAL_POLICY_OWN = ("features_extractor_class", "share_features_extractor", "sparsity")
+_VISUAL_POLICY_OWN = ("features_extractor_class", "share_features_extractor")
 
 
 def is_sparse(config: RunConfig) -> bool:
@@ -309,29 +315,6 @@ def _policy_parameters(config: RunConfig) -> list[str]:
     return [*own, *SPARSE_KEYS]
 
 
-def build_updater(path: str, value: Any) -> Any:
-    """A topology updater from its config form: a name, or ``{name: ..., <settings>}``."""
-    from sparse_rl import sparse_nets as sn
-
-    if isinstance(value, sn.TopologyUpdater):  # a library default (ANF's, R2N's)
-        return value
-    if isinstance(value, str):  # the core's names, in any case
-        return sn.make_updater(check_choice(path, value, tuple(sn.UPDATERS), ignore_case=True))
-    if not isinstance(value, Mapping) or "name" not in value:
-        raise ConfigError(
-            f"{path}: expected an updater name ({', '.join(sn.UPDATERS)}) or a mapping like "
-            f"{{name: rigl, interval: 1000}}, got {value!r}."
-        )
-    settings = {k: v for k, v in value.items() if k != "name"}
-    name = check_choice(f"{path}.name", value["name"], tuple(sn.UPDATERS), ignore_case=True)
-    cls = sn.UPDATERS[name]
-    check_keys(settings, [f.name for f in dataclasses.fields(cls)], f"{path}.")
-    try:
-        return sn.make_updater(value["name"], **settings)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{path}: {error}") from None
-
-
 def _named_class(path: str, name: Any, module: Any, base: type, *, own: bool = False) -> type:
     """``module``'s subclass of ``base`` called ``name`` (``own``: defined in ``module`` itself)."""
     candidates = sorted(
@@ -378,29 +361,11 @@ def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
             raise ConfigError(f"{where}: {sizes!r} is not valid; {valid}.")
 
 
-def _sparse_settings(path: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Sparse keys with updaters built, checked by building ``NetworkSparsity``."""
-    from sparse_rl.agents.sparse.settings import KEYS, NetworkSparsity
+def _check_sparse_settings(path: str, settings: Mapping[str, Any]) -> None:
+    """Build each network's settings once, so a bad key or value fails now, naming it."""
+    from sparse_rl.agents.sparse.settings import network_settings
 
-    out = dict(settings)
-    if "updater" in out:
-        out["updater"] = build_updater(f"{path}updater", out["updater"])
-    for net in ("actor_sparsity", "critic_sparsity"):
-        sub = out.get(net)
-        if sub is None:
-            continue
-        if not isinstance(sub, Mapping):
-            raise ConfigError(f"{path}{net}: expected a mapping of {', '.join(KEYS)}, got {sub!r}.")
-        check_keys(sub, KEYS, f"{path}{net}.")
-        out[net] = _sparse_settings(f"{path}{net}.", sub)
-    base = {k: v for k, v in out.items() if k in KEYS}
-    try:
-        sparsity = NetworkSparsity(**base)
-        for net in ("actor_sparsity", "critic_sparsity"):
-            sparsity.with_overrides(net.split("_")[0], out.get(net))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{path.rstrip('.') or 'policy_kwargs'}: {error}") from None
-    return out
+    network_settings(settings, path)
 
 
 def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
@@ -411,11 +376,6 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
 
     prefix = "policy_kwargs."
     given = copy.deepcopy(config.policy_kwargs)
-    if is_visual(config) and "sparsity" in given:
-        raise ConfigError(
-            "policy_kwargs.sparsity: put the sparse keys (density, updater, ...) directly in "
-            "policy_kwargs, as for every algo."
-        )
     check_keys(given, _policy_parameters(config), prefix)
     if "net_arch" in given:
         _check_net_arch(config, given["net_arch"])
@@ -424,7 +384,7 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
     if algorithm(config).always_sparse:
         sparse = {**agents.anf_policy_kwargs(), **sparse}
     if sparse:
-        sparse = _sparse_settings(prefix, sparse)
+        _check_sparse_settings(prefix, sparse)
     if "activation_fn" in kwargs:
         kwargs["activation_fn"] = _named_class(
             f"{prefix}activation_fn",
@@ -440,8 +400,6 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
             torch.optim,
             torch.optim.Optimizer,
         )
-    if is_visual(config):
-        return {**kwargs, "sparsity": sparse} if sparse else kwargs
     return {**kwargs, **sparse}
 
 
@@ -454,16 +412,10 @@ def build_preference(config: RunConfig) -> Any:
     check_keys(settings, [f.name for f in dataclasses.fields(agents.PbRLConfig)], prefix)
     if isinstance(settings.get("reward_hidden"), list):
         settings["reward_hidden"] = tuple(settings["reward_hidden"])
-    sparsity = settings.get("reward_sparsity")
-    if isinstance(sparsity, Mapping):
-        keys = ["density", "fan_in", "layers", "distribution", "updater"]
-        check_keys(sparsity, keys, f"{prefix}reward_sparsity.")
-        sparsity = dict(sparsity)
-        if "updater" in sparsity:
-            sparsity["updater"] = build_updater(
-                f"{prefix}reward_sparsity.updater", sparsity["updater"]
-            )
-        settings["reward_sparsity"] = sparsity
+    if isinstance(settings.get("reward_sparsity"), Mapping):
+        settings["reward_sparsity"] = agents.reward_sparsity(
+            settings["reward_sparsity"], f"{prefix}reward_sparsity"
+        )
     make = agents.r2n if algorithm(config).method == "r2n" else agents.pebble
     try:
         return make(**settings)

@@ -10,10 +10,10 @@ A config names the algorithm, the env and the budget; everything else has a defa
     eval: {every: 10000, episodes: 10}
 
 The rule for sparse networks: the networks are sparse exactly when ``policy_kwargs`` holds a
-sparse key (``density``, ``distribution``, ``updater``, ``sparse_layers``, ``mask_init``,
-``rescale_init``, ``actor_sparsity``, ``critic_sparsity``), for every algorithm; ``anf-sac`` /
-``anf-td3`` always are (ANF's settings, which those keys override). An updater is a name
-(``rigl``) or a mapping ``{name: rigl, interval: 1000, drop_fraction: 0.3, ...}``.
+sparse key (a field of ``sn.SparsitySettings``: ``density``, ``distribution``, ``layers``,
+``updater``, ``init``, ...; or ``actor_sparsity`` / ``critic_sparsity``), for every algorithm;
+``anf-sac`` / ``anf-td3`` always are (ANF's settings, which those keys override). An updater is
+a name (``rigl``) or a mapping ``{name: rigl, interval: 1000, drop_fraction: 0.3, ...}``.
 
 Every key is checked: an unknown key anywhere (including inside ``algo_kwargs``,
 ``policy_kwargs``, ``preference`` and ``teacher``) is a :class:`ConfigError` naming its full path,

@@ -54,6 +54,7 @@ from sparse_rl.config import (
     read_config_file,  # the run configs' own reader
 )
 from sparse_rl.machine import machine_info
+from sparse_rl.validation import check_int, positive_int_arg
 
 #: The keys of a sweep file; ``envs`` is optional.
 SWEEP_KEYS = ("base", "methods", "envs", "seeds")
@@ -328,8 +329,10 @@ def run_sweep(
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise SweepError(f"backend={backend!r} is not valid; choose one of {list(BACKENDS)}.{hint}")
     for param, value in (("jobs", jobs), ("threads", threads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SweepError(f"{param} must be an integer >= 1, got {value!r}.")
+        try:
+            check_int(param, value)
+        except ConfigError as error:
+            raise SweepError(str(error)) from None
     if address is not None and backend != "ray":
         raise SweepError(f"address={address!r} is for backend='ray' only (backend={backend!r}).")
     if backend == "ray":
@@ -622,16 +625,6 @@ def _write_record(
 # --- command line -----------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
-
-
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``sparse-rl sweep``."""
     parser.add_argument(
@@ -663,7 +656,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=positive_int_arg,
         default=2,
         metavar="N",
         help="runs at once: the local pool's size, or a fresh local Ray instance gets N x T CPUs; "
@@ -671,7 +664,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int_arg,
         default=1,
         metavar="T",
         help="torch threads per run; a run config's own threads key wins (default: %(default)s)",

@@ -52,6 +52,16 @@ def check_int(name: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
+def positive_int_arg(text: str) -> int:
+    """An argparse ``type``: a whole number >= 1 (argparse names the option in its error)."""
+    import argparse
+
+    try:
+        return check_int("value", int(text))
+    except (ValueError, ConfigError):
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+
+
 def check_fraction(
     name: str, value: Any, *, low_open: bool = True, high_closed: bool = True
 ) -> float:

@@ -423,8 +423,8 @@ def test_dense_critic(name: str, tmp_path: Path) -> None:
     ],
 )
 def test_input_layers_only(name: str, inputs: dict[str, set[str]]) -> None:
-    """``sparse_layers="input"`` makes only the layers reading the observation sparse."""
-    policy = make_model(name, sparse_layers="input").policy
+    """``layers="input"`` makes only the layers reading the observation sparse."""
+    policy = make_model(name, layers="input").policy
     for network, layers in inputs.items():
         assert set(policy.sparse_networks[network].sparsity.masks) == layers
         module, _ = network_linears(policy, network)

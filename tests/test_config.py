@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from helpers import CONFIG_BASE, changed, error_of
+from sparse_rl.agents.sparse.settings import network_settings
 
 from sparse_rl import agents
 from sparse_rl import sparse_nets as sn
@@ -117,7 +118,21 @@ def test_keys_that_do_not_fit_the_algo() -> None:
     assert "applies to the algos pebble and r2n only" in error_of(with_(preference={"budget": 3}))
     assert "set by the top-level key 'seed'" in error_of(with_(algo_kwargs={"seed": 3}))
     message = error_of(with_(algo="madi", env__id="cartpole-swingup", policy_kwargs__sparsity={}))
-    assert "put the sparse keys (density, updater, ...) directly in policy_kwargs" in message
+    assert "unknown key 'policy_kwargs.sparsity'" in message and "density" in message
+
+
+def test_config_sparse_keys_are_the_policies_keys() -> None:
+    """The config's list (kept free of torch imports) is the policies' keys plus the old names."""
+    from sparse_rl.agents.sparse.settings import POLICY_KEYS, RENAMED
+
+    from sparse_rl.algorithms import SPARSE_KEYS
+
+    assert set(SPARSE_KEYS) == {*POLICY_KEYS, *RENAMED}
+
+
+def test_old_sparse_key_names_say_the_new_ones() -> None:
+    message = error_of(with_(policy_kwargs={"density": 0.5, "sparse_layers": "input"}))
+    assert "policy_kwargs.sparse_layers is now called 'layers'" in message
 
 
 @pytest.mark.parametrize(
@@ -160,7 +175,7 @@ def test_wrong_types_and_ranges(changes: dict[str, Any], expected: str) -> None:
         ({"log_formats": ["tb"]}, "log_formats[0]: 'tb' is not valid"),
         ({"policy_kwargs__updater": "rigll"}, "policy_kwargs.updater: 'rigll' is not valid "
          "(did you mean 'rigl'?)"),
-        ({"policy_kwargs__density": 1.5}, "density must be in (0, 1]"),
+        ({"policy_kwargs__density": 1.5}, "policy_kwargs: density must lie in (0, 1], got 1.5"),
         ({"policy_kwargs__distribution": "er"}, "distribution: 'er' is not valid"),
         ({"policy_kwargs__activation_fn": "relu"}, "'relu' is not valid (did you mean 'ReLU'?)"),
         ({"policy_kwargs__optimizer_class": "Adamm"}, "did you mean 'Adam'"),
@@ -268,8 +283,9 @@ def test_policy_kwargs_become_objects() -> None:
     }
     config = config_from_dict(with_(policy_kwargs=policy_kwargs))
     kwargs = build_policy_kwargs(config)
-    assert kwargs["updater"] == sn.RigL(interval=50, drop_fraction=0.1)
-    assert isinstance(kwargs["actor_sparsity"]["updater"], sn.SET)
+    settings = network_settings(kwargs)  # what the policy builds from them
+    assert settings["critic"].updater == sn.RigL(interval=50, drop_fraction=0.1)
+    assert isinstance(settings["actor"].updater, sn.SET) and settings["actor"].density == 0.2
     assert kwargs["activation_fn"].__name__ == "Tanh"
     assert kwargs["optimizer_class"].__name__ == "AdamW"
     assert config.policy_kwargs["updater"]["name"] == "rigl"  # the config itself stays plain data
@@ -277,19 +293,19 @@ def test_policy_kwargs_become_objects() -> None:
 
 def test_anf_defaults_and_overrides() -> None:
     anf = build_policy_kwargs(config_from_dict(with_(algo="anf-sac")))
-    assert anf["density"] == 0.2 and anf["sparse_layers"] == "input"
+    assert anf["density"] == 0.2 and anf["layers"] == "input"
     assert anf["updater"] == sn.SET(interval=1000, drop_fraction=0.05)
     td3 = build_policy_kwargs(config_from_dict(with_(algo="anf-td3", policy_kwargs__density=0.1)))
-    assert td3["density"] == 0.1 and td3["sparse_layers"] == "input"
+    assert td3["density"] == 0.1 and td3["layers"] == "input"
 
 
-def test_visual_sparse_keys_go_to_the_policys_sparsity() -> None:
+def test_visual_sparse_keys_are_the_policies_keys() -> None:
     policy_kwargs = {"encoder": "small", "density": 0.5}
     config = config_from_dict(
         with_(algo="madi", env__id="walker-walk", policy_kwargs=policy_kwargs)
     )
     assert observation_kind(config) == "pixels"
-    assert build_policy_kwargs(config) == {"encoder": "small", "sparsity": {"density": 0.5}}
+    assert build_policy_kwargs(config) == {"encoder": "small", "density": 0.5}
 
 
 def test_preference_teacher_and_noise() -> None:
@@ -303,7 +319,8 @@ def test_preference_teacher_and_noise() -> None:
     preference = build_preference(config)
     assert isinstance(preference, agents.PbRLConfig)
     assert preference.budget == 10 and preference.reward_hidden == (16, 16)
-    assert preference.reward_sparsity["updater"] == sn.SET(interval=5)
+    assert preference.reward_sparsity.updater == sn.SET(interval=5)
+    assert preference.reward_sparsity.density == 0.2  # laid over R2N as published
     teacher = build_teacher(config)
     assert teacher.eps_mistake == 0.1 and teacher.seed == 4
     pebble = build_preference(config_from_dict(with_(algo="pebble")))

@@ -165,8 +165,8 @@ def test_bpref_epochs_with_early_stop_still_available(tmp_path: Path) -> None:
 
 def test_r2n_defaults_are_the_documented_design() -> None:
     config = r2n(budget=200, labels_per_session=20, reward_steps=100)
-    assert config.reward_input_l1 > 0 and config.reward_sparsity["fan_in"] == 8
-    updater = config.reward_sparsity["updater"]
+    assert config.reward_input_l1 > 0 and config.reward_sparsity.fan_in == 8
+    updater = config.reward_sparsity.updater
     assert isinstance(updater, sn.RigL) and updater.grow == "input_strength"
     assert updater.end_step == 750  # cosine-annealed over 75% of 10 sessions x 100 steps
     assert pebble().reward_sparsity is None and pebble().reward_input_l1 == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from sparse_rl.reporting.runs import UnevaluatedRunsWarning
 
 REPS = 200  # enough for the checks below, fast
 STEPS = (1000, 2000, 3000)
-NOISE_SWEEP = Path(__file__).parents[1] / "benchmarks/results/noise_robustness/sweep.json"
-VISUAL_SWEEP = Path(__file__).parents[1] / "benchmarks/results/visual_distractions/sweep.json"
+RESULTS = Path(__file__).parents[1] / "benchmarks/results"
 
 
 def write_run(
@@ -130,8 +128,9 @@ def test_bootstrap_bands(tmp_path: Path) -> None:
     assert np.all(band.low < band.high)
 
 
-def test_bootstrap_ci_matches_the_benchmarks_formula() -> None:
-    """One column gives ``benchmarks/_runs.py``'s ``bootstrap_ci``, so sweep tables regenerate."""
+def test_bootstrap_ci_matches_the_earlier_tables_formula() -> None:
+    """One column gives the percentiles of ``rng.choice(values, size=(reps, n))`` means, the
+    interval of the benchmark tables made before ``sparse-rl report``, so they regenerate."""
     values = np.array([3948.0, 3409.0, 3470.0])
     means = np.random.default_rng(0).choice(values, size=(2000, 3)).mean(axis=1)
     low, high = bootstrap_mean_ci(values[:, None], 2000, 0)
@@ -270,6 +269,29 @@ def test_noisy_variants_and_preference_diagnostics(tmp_path: Path) -> None:
     assert diagnostics["pbrl/reward_real_connections"] == pytest.approx(70.0)
 
 
+def test_mode_diagnostics_belong_to_their_mode_and_skip_nan(tmp_path: Path) -> None:
+    """MaDi's mask scores are logged per evaluation mode: each mode's task shows its own, and a
+    seed whose score is NaN (a mask that kept no pixel has no precision) is left out of the mean."""
+    for seed, precision in enumerate(("0.2", "nan")):
+        finals = {"clean": 5.0, "video_hard": 3.0}
+        run_dir = write_run(tmp_path, "madi", "cartpole-swingup", seed, finals)
+        (run_dir / "logs").mkdir()
+        (run_dir / "logs" / "progress.csv").write_text(
+            "time/total_timesteps,eval/clean/mask_iou,eval/video_hard/mask_iou,"
+            "eval/video_hard/mask_precision,sparsity/actor_real_connections\n"
+            f"3000,0.5,0.{seed + 1},{precision},7\n"
+        )
+    summary = summarize(load_runs([tmp_path]), reps=REPS)
+    clean = summary.cells["cartpole-swingup [clean]", "madi"].diagnostics
+    hard = summary.cells["cartpole-swingup [video_hard]", "madi"].diagnostics
+    assert clean == {"sparsity/actor_real_connections": 7.0, "eval/clean/mask_iou": 0.5}
+    assert hard["eval/video_hard/mask_iou"] == pytest.approx(0.15)
+    assert hard["eval/video_hard/mask_precision"] == pytest.approx(0.2)
+    out = reporting.write_report(load_runs([tmp_path]), tmp_path / "report", reps=REPS)
+    text = (out / "report.md").read_text()
+    assert "| madi | 7 | 0.15 | 0.2 |" in text and "| madi | 7 | 0.5 |" in text
+
+
 # -- the command line -------------------------------------------------------------------------
 
 
@@ -288,9 +310,9 @@ def test_cli_help_documents_every_option(capsys: pytest.CaptureFixture[str]) -> 
         report_parser().parse_args(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("RUNS", "--out", "--mode", "--normalize", "--reps", "--seed", "--sweep-json",
-                   "--sweep-env", "--sweep-label-key"):  # fmt: skip
+    for option in ("RUNS", "--out", "--mode", "--normalize", "--reps", "--seed"):
         assert option in out, option
+    assert "--sweep" not in out
 
 
 @pytest.mark.parametrize(
@@ -316,7 +338,6 @@ def test_cli_rejects_bad_option_syntax(
         (["runs", "--normalize", "Hopper-v5=0:1"], "argument --normalize: "),
         (["runs", "--normalize", "walker-walk=0:1", "--normalize", "walker-walk=0:2"],
          "argument --normalize: "),
-        (["--sweep-json", "missing.json"], "argument --sweep-json: "),
         (["runs", "--seed", "-1"], "argument --seed: "),
     ],
 )  # fmt: skip
@@ -324,7 +345,7 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(
     tmp_path: Path, argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_run(tmp_path / "runs", "A", "walker-walk", 0, 1.0)
-    argv = [str(tmp_path / a) if a in ("runs", "missing", "missing.json") else a for a in argv]
+    argv = [str(tmp_path / a) if a in ("runs", "missing") else a for a in argv]
     args = report_parser().parse_args([*argv, "--out", str(tmp_path / "out")])
     assert reporting.run_report(args) == 2
     err = capsys.readouterr().err
@@ -332,95 +353,44 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(
     assert not (tmp_path / "out").exists()
 
 
-# -- benchmark sweeps -------------------------------------------------------------------------
+# -- the committed benchmark results ------------------------------------------------------------
 
 
-def write_sweep(root: Path) -> Path:
-    """A sweep as ``benchmarks/_runs.py`` records it, run from elsewhere (absolute dirs)."""
-    sweep_dir = root / "noisy"
-    specs = []
-    for method, noise, seed in [
-        (m, n, s) for m in ("dense", "anf") for n in (0.9,) for s in (0, 1)
-    ]:
-        name = f"{method}-f{noise}-s{seed}"
-        specs.append({"dir": f"/elsewhere/results/noisy/runs/{name}", "method": method,
-                      "noise": noise, "seed": seed, "steps": 2000, "lr": 0.001})  # fmt: skip
-        run_dir = sweep_dir / "runs" / name
-        run_dir.mkdir(parents=True)
-        final = 100.0 if method == "anf" else 10.0
-        (run_dir / "eval.csv").write_text(f"step,return,std\n1000,0.0,1.0\n2000,{final + seed},1\n")
-        (run_dir / "done.json").write_text(json.dumps({"steps": 2000}))
-    # a relative dir, never started
-    specs.append({"dir": "runs/anf-f0.9-s2", "method": "anf", "noise": 0.9, "seed": 2,
-                  "steps": 2000, "lr": 0.001})  # fmt: skip
-    (sweep_dir / "sweep.json").write_text(json.dumps({"machine": {}, "runs": specs}))
-    return sweep_dir / "sweep.json"
-
-
-def test_sweep_adapter(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path)
-    with pytest.warns(UnevaluatedRunsWarning, match=r"left out 1 run.*anf-f0.9-s2"):
-        runs = reporting.load_sweep_runs(sweep, ("lr",), env="HalfCheetah-v5")
-    assert len(runs) == 4
-    assert {r.method for r in runs} == {"dense lr=0.001", "anf lr=0.001"}
-    assert {r.task("default") for r in runs} == {"HalfCheetah-v5 noise=0.9"}
-    assert all(r.finished and r.source.parent == sweep.parent / "runs" for r in runs)
-    summary = summarize(runs, reps=REPS)
-    assert summary.improvement["anf lr=0.001", "dense lr=0.001"][0] == pytest.approx(1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnevaluatedRunsWarning)
-        with pytest.raises(ReportError, match="record no 'env'") as error:
-            reporting.load_sweep_runs(sweep)
-        assert error.value.param == "env"
-        with pytest.raises(ReportError, match="has no 'budget'"):
-            reporting.load_sweep_runs(sweep, ("budget",), env="HalfCheetah-v5")
-
-
-def test_visual_sweep_reports_clean_and_distracted_returns(tmp_path: Path) -> None:
-    """benchmarks/visual_distractions.py's runs: eval.csv (clean) + distracted.csv per mode."""
-    specs = []
-    for method, bonus in (("svea", 0.0), ("madi", 300.0)):
-        for seed in (0, 1):
-            run_dir = tmp_path / "vis" / "runs" / f"{method}-s{seed}"
-            run_dir.mkdir(parents=True)
-            (run_dir / "eval.csv").write_text("step,return,std\n500,100,1\n1000,400,1\n")
-            (run_dir / "distracted.csv").write_text(
-                "step,video_hard_return_mean,video_hard_mask_iou\n"
-                f"500,50,0.1\n1000,{100 + bonus + seed},0.2\n"
-            )
-            specs.append({"dir": str(run_dir), "method": method, "task": "walker-walk",
-                          "seed": seed, "steps": 1000})  # fmt: skip
-    (tmp_path / "vis" / "sweep.json").write_text(json.dumps({"runs": specs}))
-    runs = reporting.load_sweep_runs(tmp_path / "vis" / "sweep.json")
-    assert {r.modes for r in runs} == {("default", "video_hard")}
-    summary = summarize(runs, reps=REPS)
-    assert set(summary.tasks) == {"walker-walk", "walker-walk [video_hard]"}
-    madi = next(r for r in runs if r.method == "madi" and r.seed == 1)
-    assert madi.curves["video_hard"].returns.tolist() == [50.0, 401.0]
-
-
-def test_committed_noise_robustness_sweep() -> None:
-    """The committed sweep loads from its own folder and reproduces its table's intervals."""
-    runs = reporting.load_sweep_runs(NOISE_SWEEP, env="HalfCheetah-v5")
+def test_committed_noise_robustness_runs() -> None:
+    """The committed runs (converted from the earlier script) give its table's numbers."""
+    folder = RESULTS / "noise_robustness"
+    runs = load_runs([folder / "runs", folder / "runs_clean"])
     assert len(runs) == 21 and all(r.finished for r in runs)
     dense = sorted(
-        (r for r in runs if r.method == "dense" and r.variant == "noise=0.0"), key=lambda r: r.seed
+        (r for r in runs if r.method == "dense" and r.variant == ""), key=lambda r: r.seed
     )
     finals = np.array([r.curves["default"].returns[-1] for r in dense])
     low, high = bootstrap_mean_ci(finals[:, None], 2000, 0)
-    # benchmarks/results/noise_robustness.md: | 0.0 | dense | 3 | 40000 | 3609 | [3409, 3948] |
+    # noise_robustness/report/report.md, HalfCheetah-v5: | dense | 3 | 40000 | 3609 | [3409, 3948] |
     assert (round(finals.mean()), round(low[0]), round(high[0])) == (3609, 3409, 3948)
     summary = summarize(runs, reps=20)
     assert len(summary.tasks) == 3 and summary.aggregate_tasks[0] == "HalfCheetah-v5 noise=0.9"
+    # ANF's diagnostic at the last evaluation, mean over seeds: actor real / noise, critic real
+    anf = summary.cells["HalfCheetah-v5 noise=0.9", "anf"].diagnostics
+    assert [round(anf[f"sparsity/{k}_connections"], 1) for k in
+            ("actor_real", "actor_noise", "critic_real")] == [52.4, 51.1, 58.7]  # fmt: skip
+    assert not summary.cells["HalfCheetah-v5 noise=0.9", "dense"].diagnostics
 
 
-def test_committed_visual_sweep() -> None:
-    """The committed MaDi benchmark loads from its folder and gives its table's video_hard row."""
-    runs = reporting.load_sweep_runs(VISUAL_SWEEP)
+def test_committed_visual_runs() -> None:
+    """The committed MaDi benchmark gives its table's video_hard row and mask quality."""
+    runs = load_runs([RESULTS / "visual_distractions" / "runs"])
     assert len(runs) == 9 and all(r.finished for r in runs)
+    assert {r.modes for r in runs} == {("clean", "video_hard")}
     madi = sorted((r for r in runs if r.method == "madi"), key=lambda r: r.seed)
     finals = np.array([r.curves["video_hard"].returns[-1] for r in madi])
     low, high = bootstrap_mean_ci(finals[:, None], 2000, 0)
-    # benchmarks/results/visual_distractions.md: | cartpole-swingup | madi | 3 | 5000 | 24 | 35 |
-    # [20, 53] |
+    # visual_distractions/report/report.md: | madi | 3 | 5000 | 35.1 | [20.4, 53.3] |
     assert (round(finals.mean()), round(low[0]), round(high[0])) == (35, 20, 53)
+    summary = summarize(runs, reps=20)
+    masks = summary.cells["cartpole-swingup [video_hard]", "madi"].diagnostics
+    # IoU / precision (over the 2 seeds whose masks keep a pixel) / recall; agent / background
+    assert [round(masks[f"eval/video_hard/mask_{k}"], 2) for k in
+            ("iou", "precision", "recall", "mean_agent", "mean_background")] == [
+        0.02, 0.04, 0.48, 0.48, 0.16]  # fmt: skip
+    assert not summary.cells["cartpole-swingup [clean]", "madi"].diagnostics

@@ -205,11 +205,11 @@ def test_loading_sparse_into_dense_fails_clearly() -> None:
 @pytest.mark.parametrize(
     ("sparsity", "match"),
     [
-        ({"densty": 0.2}, "unknown keys"),
-        ({"layers": "hidden"}, "layers: 'hidden' is not valid"),
+        ({"densty": 0.2}, r"unknown key 'reward_sparsity.densty' \(did you mean .*density"),
+        ({"layers": "hidden"}, r"layers='hidden' matches no layer; the sparsifiable layers are"),
         ({"density": 2.0}, "density"),
         ({"density": 0.2, "fan_in": 4}, "density or fan_in, not both"),
-        ({"fan_in": 0}, "fan_in must be a number > 0"),
+        ({"fan_in": 0}, r"fan_in: 0 is not valid; a finite number > 0"),
         ({"fan_in": 4, "layers": "all"}, "fan_in applies to layers='input' only"),
     ],
 )

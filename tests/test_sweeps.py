@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sparse_rl.config import RunConfig, dump_config
+from sparse_rl.run_dir import is_finished
 from sparse_rl.sweeps import (
     RECORD,
     SweepError,
@@ -406,25 +407,40 @@ def test_real_sweep_resumes_on_a_ray_it_starts(tmp_path: Path) -> None:
     assert not ray.is_initialized()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "noise_robustness",
-        "pbrl_noise",
-        "pbrl_noise_dmc",
-        "pbrl_pretraining",
-        "r2n_halfcheetah",
-        "r2n_pendulum",
-        "r2n_pendulum_schedule",
-        "sparse_vs_dense_pendulum",
-        "visual_distractions",
-    ],
-)
-def test_benchmark_sweep_files_are_valid(name: str) -> None:
+SWEEP_FILES = Path(__file__).parents[1] / "benchmarks" / "sweeps"
+RESULTS = Path(__file__).parents[1] / "benchmarks" / "results"
+
+
+@pytest.mark.parametrize("path", sorted(SWEEP_FILES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_benchmark_sweep_files_are_valid(path: Path) -> None:
     """The benchmark experiments as sweep files: every run config they expand to is valid."""
-    path = Path(__file__).parents[1] / "benchmarks" / "sweeps" / f"{name}.yaml"
     runs = expand_sweep(load_sweep(path))
     assert len({run.name for run in runs}) == len(runs) > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "out"),
+    [
+        ("noise_robustness", "noise_robustness/runs"),
+        ("noise_robustness_clean", "noise_robustness/runs_clean"),
+        ("pbrl_noise", "pbrl_noise/runs"),
+        ("pbrl_pretraining", "pbrl_noise/runs_pretraining"),
+        ("pbrl_rewiring", "pbrl_noise/runs_rewiring"),
+        ("visual_distractions", "visual_distractions/runs"),
+    ],
+)
+def test_committed_results_are_their_sweep_files_runs(name: str, out: str) -> None:
+    """Each committed result folder is what its sweep file's command leaves: the sweep recorded,
+    every run finished, with the config the sweep gives it (so the command skips them all)."""
+    sweep = load_sweep(SWEEP_FILES / f"{name}.yaml")
+    folder = RESULTS / out
+    record = yaml.safe_load((folder / "sweep.yaml").read_text())
+    assert record["sweep"] == sweep
+    runs = expand_sweep(sweep)
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == sorted(r.name for r in runs)
+    for run in runs:
+        assert (folder / run.name / "config.yaml").read_text() == dump_config(run.config)
+        assert is_finished(folder / run.name), run.name
 
 
 def blocking_train(config: RunConfig, run_dir: str | Path, *, resume: bool = False) -> Path:

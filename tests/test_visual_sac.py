@@ -109,10 +109,10 @@ def test_bad_settings(env) -> None:
 
 def test_dense_by_default_and_sparse_on_request(env, tmp_path: Path) -> None:
     assert model(env, "svea").policy.sparse_networks == {}
-    updater = {"density": 0.5, "updater": "set", "distribution": "uniform"}
+    sparse = {"density": 0.5, "updater": "set", "distribution": "uniform"}  # as every policy
     agent = VisualSAC("VisualPolicy", env, method="madi", learning_starts=20, batch_size=8,
                       buffer_size=200, seed=0,
-                      policy_kwargs={"net_arch": [16, 16], "sparsity": updater})  # fmt: skip
+                      policy_kwargs={"net_arch": [16, 16], **sparse})  # fmt: skip
     policy = agent.policy
     critic = policy.sparse_networks["critic"].sparsity
     assert "features_extractor.encoder.convs.0" in critic.masks  # the shared encoder is sparse
@@ -128,8 +128,8 @@ def test_dense_by_default_and_sparse_on_request(env, tmp_path: Path) -> None:
     assert restored.step_count == critic.step_count
     for name, mask in critic.masks.items():
         assert torch.equal(restored.masks[name], mask)
-    with pytest.raises(ValueError, match="sparsity has unknown keys"):
-        VisualSAC("VisualPolicy", env, method="sac", policy_kwargs={"sparsity": {"dens": 0.1}})
+    with pytest.raises(ValueError, match="actor_sparsity: expected a mapping of density"):
+        VisualSAC("VisualPolicy", env, method="sac", policy_kwargs={"actor_sparsity": 0.1})
 
 
 def test_visual_sac_is_plain_pixel_sac_by_default(env) -> None:

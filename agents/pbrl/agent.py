@@ -19,6 +19,7 @@ before, asking again the sessions after its checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -36,7 +37,7 @@ from sparse_rl.agents.pbrl.queries import (
     select_queries,
 )
 from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
-from sparse_rl.agents.pbrl.reward_model import RewardModel
+from sparse_rl.agents.pbrl.reward_model import RewardModel, reward_sparsity
 from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from sparse_rl.agents.sparse.policies import SparseSACPolicy
@@ -45,12 +46,12 @@ from stable_baselines3.common.policies import BasePolicy
 from torch import nn
 
 from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import check_choice
+from sparse_rl.validation import check_choice, check_int
 
 ENTROPY_SPACES = ("obs", "reward_features", "none")
 
 
-def r2n_reward_sparsity(reward_steps: int | None = None) -> dict[str, Any]:
+def r2n_reward_sparsity(reward_steps: int | None = None) -> sn.SparsitySettings:
     """R2N's reward models: a sparse input layer that finds the real features and keeps them.
 
     - ``fan_in=8`` active inputs per hidden unit (density 8 / inputs): room for the real
@@ -72,14 +73,16 @@ def r2n_reward_sparsity(reward_steps: int | None = None) -> dict[str, Any]:
         updater = sn.RigL(
             interval=20, drop_fraction=0.3, schedule="cosine", end_step=end, grow="input_strength"
         )
-    return {"fan_in": 8, "layers": "input", "updater": updater}
+    return sn.SparsitySettings(fan_in=8, layers="input", updater=updater)
 
 
 @dataclass(frozen=True)
 class PbRLConfig:
     """Settings of the preference loop (defaults: PEBBLE and the B-Pref benchmark).
 
-    :param reward_sparsity: None for dense reward models (PEBBLE); sparse settings for R2N.
+    :param reward_sparsity: None for dense reward models (PEBBLE); for R2N
+        ``sn.SparsitySettings``, or a mapping of its keys laid over R2N as published
+        (``R2N_PUBLISHED``: input layer, density 0.2, SET).
     :param query_method: "uniform", "disagreement" or "entropy" (the first session is uniform).
     :param labels_per_session: queries per feedback session.
     :param session_every: env steps between sessions.
@@ -107,7 +110,7 @@ class PbRLConfig:
     reward_target_accuracy: float | None = None
     reward_input_l1: float = 0.0
     reward_input_l2: float = 0.0
-    reward_sparsity: dict[str, Any] | None = None
+    reward_sparsity: sn.SparsitySettings | Mapping[str, Any] | None = None
     segment_length: int = 50
     query_method: str = "disagreement"
     candidate_multiplier: int = 10
@@ -120,6 +123,8 @@ class PbRLConfig:
     relabel_chunk: int = 65536
 
     def __post_init__(self) -> None:
+        if self.reward_sparsity is not None:
+            object.__setattr__(self, "reward_sparsity", reward_sparsity(self.reward_sparsity))
         check_choice("query_method", self.query_method, QUERY_METHODS)
         check_choice("entropy_space", self.entropy_space, ENTROPY_SPACES)
         for name in ("ensemble_size", "reward_batch_size", "reward_steps", "reward_epochs",
@@ -128,8 +133,7 @@ class PbRLConfig:
             value = getattr(self, name)
             if value is None and name in ("reward_steps", "reward_epochs"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            check_int(name, value)
         if (self.reward_steps is None) == (self.reward_epochs is None):
             raise ValueError(
                 "set one of reward_steps (gradient steps per session) and reward_epochs (passes "
@@ -146,9 +150,7 @@ class PbRLConfig:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
         for name in ("budget", "unsupervised_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+            check_int(name, getattr(self, name), low=0)
         target = self.reward_target_accuracy
         if target is not None and (isinstance(target, bool) or not 0.0 < target <= 1.0):
             raise ValueError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import check_choice
 
 #: Reward-model gradient steps per training call unless told otherwise.
 DEFAULT_STEPS = 200
@@ -103,13 +102,26 @@ class RewardTrainStats:
     steps: int
 
 
+#: R2N's reward models as published (ANF's settings): input layer 80% sparse, SET.
+R2N_PUBLISHED = sn.SparsitySettings(
+    density=0.2, layers="input", updater=sn.SET(interval=100, drop_fraction=0.05)
+)
+
+
+def reward_sparsity(
+    value: sn.SparsitySettings | Mapping[str, Any], name: str = "reward_sparsity"
+) -> sn.SparsitySettings:
+    """Settings as given, or a mapping of their keys laid over :data:`R2N_PUBLISHED`."""
+    return R2N_PUBLISHED.updated(value, name)
+
+
 class RewardModel:
     """The ensemble, its Adam, and (for R2N) the sparse state of its input layers.
 
-    :param sparsity: None for PEBBLE's dense reward models; for R2N a dict of
-        ``sn.sparsify`` settings: ``density`` (default 0.2) or ``fan_in`` (active inputs per
-        hidden unit of the input layer), ``layers`` ("input" or "all"), ``distribution``,
-        ``updater`` (default ANF's SET, 5%, every ``interval`` reward-model gradient steps).
+    :param sparsity: None for PEBBLE's dense reward models; for R2N ``sn.SparsitySettings``,
+        or a mapping of its keys laid over :data:`R2N_PUBLISHED` (the input layer, density 0.2,
+        SET 5% every 100 reward-model steps). ``layers="input"`` is each member's input layer;
+        updater intervals count reward-model gradient steps.
     :param input_l1: L1 penalty on each member's input layer (the fit loss is a mean over
         members and pairs; the penalty is averaged over members too).
     :param input_l2: L2 penalty (weight decay, coupled) on each member's input layer.
@@ -123,7 +135,7 @@ class RewardModel:
         hidden: Sequence[int] = (256, 256, 256),
         lr: float = 3e-4,
         batch_size: int = 128,
-        sparsity: dict[str, Any] | None = None,
+        sparsity: sn.SparsitySettings | Mapping[str, Any] | None = None,
         input_l1: float = 0.0,
         input_l2: float = 0.0,
         device: str | torch.device = "cpu",
@@ -141,48 +153,15 @@ class RewardModel:
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=lr)
         self.sparsity: sn.Sparsity | None = None
         if sparsity is not None:
-            self.sparsity = self._sparsify(dict(sparsity), seed)
+            # Per member: one budget each, so every member keeps the same density.
+            self.sparsity = reward_sparsity(sparsity).apply(
+                self.ensemble,
+                self.optimizer,
+                seed=seed,
+                input_layers=self.ensemble.input_layers(),
+            )
         self.ensemble.to(self.device)
         self._rng = np.random.default_rng(seed)
-
-    def _sparsify(self, settings: dict[str, Any], seed: int) -> sn.Sparsity:
-        valid = {"density", "fan_in", "layers", "distribution", "updater"}
-        unknown = sorted(set(settings) - valid)
-        if unknown:
-            raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {sorted(valid)}.")
-        layers = settings.get("layers", "input")
-        check_choice("sparsity layers", layers, ("input", "all"))
-        chosen = self.ensemble.input_layers() if layers == "input" else None
-        # Per member: one ERK/uniform budget each, so every member keeps the same density.
-        density = self._density(settings, layers)
-        distribution = settings.get("distribution", "uniform" if layers == "input" else "erk")
-        return sn.sparsify(
-            self.ensemble,
-            self.optimizer,
-            density,
-            None if layers == "input" else distribution,
-            settings.get("updater", sn.SET(interval=100, drop_fraction=0.05)),
-            layers=chosen,
-            seed=seed,
-        )
-
-    def _density(self, settings: dict[str, Any], layers: str) -> float:
-        """``density``, or ``fan_in`` active inputs per hidden unit of the input layer.
-
-        A fan-in keeps the room for the real features constant as noise features are added
-        (a fixed density gives each hidden unit 0.2 × 16 inputs at 80% noise, 0.2 × 301 at 99%).
-        """
-        if "fan_in" not in settings:
-            return float(settings.get("density", 0.2))
-        if "density" in settings:
-            raise ValueError("sparsity takes density or fan_in, not both.")
-        if layers != "input":
-            raise ValueError("sparsity fan_in applies to layers='input' only; use density.")
-        fan_in = settings["fan_in"]
-        if isinstance(fan_in, bool) or not isinstance(fan_in, (int, float)) or fan_in <= 0:
-            raise ValueError(f"sparsity fan_in must be a number > 0, got {fan_in!r}.")
-        inputs = self.ensemble.obs_dim + self.ensemble.act_dim
-        return min(1.0, float(fan_in) / inputs)
 
     # -- training -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ def anf_policy_kwargs(**overrides: Any) -> dict[str, Any]:
     """The sparse-policy settings of ANF; ``overrides`` replace or add policy_kwargs keys."""
     return {
         "density": 0.2,
-        "sparse_layers": "input",
+        "layers": "input",
         "updater": sn.SET(interval=1000, drop_fraction=0.05),
         **overrides,
     }

@@ -6,6 +6,8 @@ import numpy as np
 from sparse_rl.agents.sparse.policies import SparsePolicyMixin
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sparse_rl.validation import check_int
+
 
 class SparsityLogger(BaseCallback):
     """Records density, churn and ITOP per network under ``sparsity/``.
@@ -19,8 +21,7 @@ class SparsityLogger(BaseCallback):
 
     def __init__(self, every: int = 1000, verbose: int = 0) -> None:
         super().__init__(verbose)
-        if every < 1:
-            raise ValueError(f"every must be a positive number of env steps, got {every}.")
+        check_int("every", every)
         self.every = every
         self._last = -every
 

@@ -13,15 +13,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from sparse_rl.agents.sparse.settings import KEYS, NetworkSparsity
+from sparse_rl.agents.sparse.settings import POLICY_KEYS, RENAMED, network_settings
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import Tensor, nn
 
 from sparse_rl import sparse_nets as sn
-
-NETWORKS = ("actor", "critic")
 
 
 def first_linear(module: nn.Module, prefix: str) -> list[str]:
@@ -99,19 +97,15 @@ class _NetworkState:
 class SparsePolicyMixin:
     """Shared machinery; the concrete policies say which modules form which network."""
 
-    _sparse_settings: dict[str, NetworkSparsity]
+    _sparse_settings: dict[str, sn.SparsitySettings]
     _sparse_kwargs: dict[str, Any]
     sparse_networks: dict[str, _NetworkState]
 
     def _pop_sparse_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Remove our keys before SB3 sees them; keep them for ``_get_constructor_parameters``."""
-        network_keys = [f"{n}_sparsity" for n in NETWORKS]
-        base_given = {k: kwargs.pop(k) for k in KEYS if k in kwargs}
-        per_network = {k: kwargs.pop(k) for k in network_keys if k in kwargs}
-        base = NetworkSparsity(**base_given)
-        settings = {n: base.with_overrides(n, per_network.get(f"{n}_sparsity")) for n in NETWORKS}
-        object.__setattr__(self, "_sparse_settings", settings)
-        object.__setattr__(self, "_sparse_kwargs", {**base_given, **per_network})
+        given = {k: kwargs.pop(k) for k in (*POLICY_KEYS, *RENAMED) if k in kwargs}
+        object.__setattr__(self, "_sparse_settings", network_settings(given))
+        object.__setattr__(self, "_sparse_kwargs", given)
         return kwargs
 
     def _sparsify_network(
@@ -123,48 +117,23 @@ class SparsePolicyMixin:
         input_layers: Sequence[str],
         targets: Sequence[nn.Module] = (),
     ) -> None:
-        settings = self._sparse_settings[network]
         if not hasattr(self, "sparse_networks"):
             self.sparse_networks = {}
+        settings = self._sparse_settings[network]
         if settings.dense:
             return
-        chosen = list(input_layers) if settings.sparse_layers == "input" else list(layers)
-        dense_norms = {n: _row_norms(module.get_submodule(n).weight) for n in chosen}
         # Masks follow SB3's `seed`: SB3 seeds torch before building the policy.
         seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        sparsity = sn.sparsify(
-            module,
-            optimizer,
-            settings.density,
-            None if len(chosen) == 1 else settings.distribution,
-            settings.updater,
-            layers=chosen,
-            init=settings.mask_init,
-            seed=seed,
+        sparsity = settings.apply(
+            module, optimizer, seed=seed, layers=layers, input_layers=input_layers
         )
-        if settings.rescale_init:
-            for name in chosen:
-                _restore_row_norms_(module.get_submodule(name).weight, dense_norms[name])
+        assert sparsity is not None
         self.sparse_networks[network] = _NetworkState(module, sparsity, input_layers, targets)
 
     def reset_network(self, network: str) -> None:
-        """Re-initialise one sparse network as at construction: default init, its masks, and
-        (``rescale_init``) each sparse row scaled back to its dense norm. PEBBLE resets the
-        critic this way after pre-training; a plain ``reset_parameters`` would leave a 90%-sparse
-        layer at a third of its initial scale."""
-        state, settings = self.sparse_networks[network], self._sparse_settings[network]
-        with torch.no_grad():
-            for layer in state.module.modules():
-                if not isinstance(layer, nn.Linear):
-                    continue
-                layer.reset_parameters()
-                mask = getattr(layer, sn.MASK, None)
-                if mask is None:
-                    continue
-                dense = _row_norms(layer.weight)
-                layer.weight.mul_(mask)
-                if settings.rescale_init:
-                    _restore_row_norms_(layer.weight, dense)
+        """Re-initialise one sparse network as at construction (PEBBLE resets the critic after
+        pre-training): default init, its masks, rows rescaled as its settings say."""
+        self._sparse_settings[network].reset_(self.sparse_networks[network].module)
 
     def _sparsify_q_critic(self) -> None:
         """SAC's and TD3's Q-networks; the target critic follows their masks."""
@@ -216,18 +185,6 @@ class SparsePolicyMixin:
 
     def _with_sparse_kwargs(self, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, **self._sparse_kwargs}
-
-
-def _row_norms(weight: Tensor) -> Tensor:
-    return weight.detach().flatten(1).norm(dim=1)
-
-
-@torch.no_grad()
-def _restore_row_norms_(weight: Tensor, dense: Tensor) -> None:
-    rows = weight.flatten(1)
-    sparse = rows.norm(dim=1)
-    scale = torch.where(sparse > 0, dense / sparse.clamp_min(1e-12), torch.ones_like(sparse))
-    rows.mul_(scale.unsqueeze(1))
 
 
 def linear_layers(module: nn.Module, prefix: str = "") -> list[str]:

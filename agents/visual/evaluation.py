@@ -20,6 +20,7 @@ from sparse_rl.agents.visual.masker import mask_quality
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sparse_rl import envs
+from sparse_rl.validation import check_int
 
 DEFAULT_MODES = ("clean", "color_hard", "video_easy", "video_hard", "medium")
 QUALITY_KEYS = ("iou", "precision", "recall", "mean_agent", "mean_background")
@@ -156,8 +157,7 @@ class DistractionEval(BaseCallback):
         **env_kwargs: Any,
     ) -> None:
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be a positive number of env steps, got {every}.")
+        check_int("every", every)
         for mode in modes:
             envs.distractions_for(mode)  # a typo fails here, not after hours of training
         self.task, self.modes, self.every, self.episodes = task, tuple(modes), every, episodes

@@ -13,12 +13,11 @@ from typing import Any
 
 import torch
 from sparse_rl.agents.sparse.policies import (
-    NETWORKS,
     SparsePolicyMixin,
     first_linear,
     linear_layers,
 )
-from sparse_rl.agents.sparse.settings import KEYS
+from sparse_rl.agents.sparse.settings import POLICY_KEYS, RENAMED
 from sparse_rl.agents.visual.encoders import PixelEncoder
 from sparse_rl.agents.visual.masker import Masker
 from stable_baselines3.sac.policies import SACPolicy
@@ -66,14 +65,14 @@ class ActorEncoder(nn.Module):
 class VisualSACPolicy(SparsePolicyMixin, SACPolicy):
     """SAC policy on (3·k, H, W) uint8 pixels.
 
+    Dense unless given a sparse key (``density``, ``updater``, ``layers``, ...,
+    ``actor_sparsity``, ``critic_sparsity``: the sparse policies' keys and defaults). The critic
+    network includes the shared encoder's convs and projection (the critic trains them), so its
+    input layer is the first conv; the Masker stays dense.
+
     :param encoder: "small" (CPU default) or "gb" (DMControl-GB's 11-layer encoder).
     :param masker: None, or ``Masker`` keyword arguments (``{}`` for MaDi's soft mask).
     :param masker_lr: the Masker's own Adam learning rate (MaDi: 1e-3), stepped with the critic.
-    :param sparsity: None (dense), or the sparse policies' settings (``density``,
-        ``distribution``, ``updater``, ``sparse_layers``, ..., ``actor_sparsity``,
-        ``critic_sparsity``). The critic network includes the shared encoder's convs and
-        projection (the critic trains them), so its input layer is the first conv; the Masker
-        stays dense.
     """
 
     def __init__(
@@ -82,19 +81,15 @@ class VisualSACPolicy(SparsePolicyMixin, SACPolicy):
         encoder: str = "small",
         masker: dict[str, Any] | None = None,
         masker_lr: float = 1e-3,
-        sparsity: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         for key in ("features_extractor_class", "share_features_extractor"):
             if key in kwargs:
                 raise ValueError(f"VisualSACPolicy sets {key} itself; use encoder= instead.")
         self.encoder_arch, self.masker_kwargs, self.masker_lr = encoder, masker, masker_lr
-        self.sparsity_kwargs = None if sparsity is None else dict(sparsity)
-        given = {"density": 1.0} if sparsity is None else dict(sparsity)
-        unknown = sorted(set(self._pop_sparse_kwargs(given)))
-        if unknown:
-            valid = sorted([*KEYS, *(f"{n}_sparsity" for n in NETWORKS)])
-            raise ValueError(f"sparsity has unknown keys {unknown}; valid keys: {valid}.")
+        if not any(k in kwargs for k in (*POLICY_KEYS, *RENAMED)):
+            kwargs["density"] = 1.0  # dense unless asked
+        kwargs = self._pop_sparse_kwargs(kwargs)
         extractor_kwargs = {"arch": encoder, **kwargs.pop("features_extractor_kwargs", {})}
         super().__init__(
             *args,
@@ -167,6 +162,5 @@ class VisualSACPolicy(SparsePolicyMixin, SACPolicy):
             encoder=self.encoder_arch,
             masker=self.masker_kwargs,
             masker_lr=self.masker_lr,
-            sparsity=self.sparsity_kwargs,
         )
-        return data
+        return self._with_sparse_kwargs(data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .cli import add_report_arguments, run_report
 from .report import REPORT_FILES, write_report
-from .runs import DEFAULT_MODE, Curve, ReportError, RunRecord, load_runs, load_sweep_runs
+from .runs import DEFAULT_MODE, Curve, ReportError, RunRecord, load_runs
 from .summary import Summary, bootstrap_mean_ci, on_dmc_scale, summarize
 
 __all__ = [
@@ -24,7 +24,6 @@ __all__ = [
     "add_report_arguments",
     "bootstrap_mean_ci",
     "load_runs",
-    "load_sweep_runs",
     "on_dmc_scale",
     "run_report",
     "summarize",

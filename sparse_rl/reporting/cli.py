@@ -7,15 +7,15 @@ import shlex
 import sys
 import warnings
 
+from sparse_rl.validation import positive_int_arg
+
 from .report import write_report
-from .runs import ReportError, RunRecord, UnevaluatedRunsWarning, load_runs, load_sweep_runs
+from .runs import ReportError, RunRecord, UnevaluatedRunsWarning, load_runs
 
 #: The command-line spelling of each parameter a :class:`ReportError` can name.
 FLAGS = {
     "paths": "RUNS",
     "runs": "RUNS",
-    "sweep_json": "--sweep-json",
-    "env": "--sweep-env",
     "mode": "--mode",
     "normalize": "--normalize",
     "reps": "--reps",
@@ -40,16 +40,6 @@ def parse_normalize(text: str) -> tuple[str, tuple[float, float]]:
     return env, pair
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``sparse-rl report``."""
     parser.add_argument(
@@ -69,22 +59,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         help="map ENV's returns LOW..HIGH to scores 0..1 (repeat per env); DMC tasks default to "
         "0:1000; without a range for every env, aggregates are on raw returns",
     )  # fmt: skip
-    parser.add_argument("--reps", type=_positive, default=2000, metavar="N",
+    parser.add_argument("--reps", type=positive_int_arg, default=2000, metavar="N",
                         help="bootstrap replicates per interval (default: 2000)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of every bootstrap (default: 0)")  # fmt: skip
-    parser.add_argument(
-        "--sweep-json", action="append", default=[], metavar="FILE",
-        help="also read a benchmark sweep (benchmarks/results/NAME/sweep.json); repeatable",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sweep-env", metavar="ENV",
-        help="env of sweep runs that record none (noise_robustness: HalfCheetah-v5)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--sweep-label-key", action="append", default=[], metavar="KEY",
-        help="append KEY=value of each sweep run's settings to its method label; repeatable",
-    )  # fmt: skip
 
 
 def format_command(args: argparse.Namespace) -> str:
@@ -95,24 +73,16 @@ def format_command(args: argparse.Namespace) -> str:
     for env, (low, high) in args.normalize:
         words += ["--normalize", f"{env}={low:g}:{high:g}"]
     words += ["--reps", str(args.reps), "--seed", str(args.seed)]
-    for sweep in args.sweep_json:
-        words += ["--sweep-json", sweep]
-    if args.sweep_env is not None:
-        words += ["--sweep-env", args.sweep_env]
-    for key in args.sweep_label_key:
-        words += ["--sweep-label-key", key]
     return shlex.join(words)
 
 
 def _load(args: argparse.Namespace) -> tuple[list[RunRecord], list[str]]:
     """Every run the arguments name, and the loaders' notes on runs they left out."""
-    if not args.runs and not args.sweep_json:
-        raise ReportError("runs", "give run directories, or a sweep file with --sweep-json.")
+    if not args.runs:
+        raise ReportError("runs", "give run directories, or folders that hold them.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnevaluatedRunsWarning)
-        runs = load_runs(args.runs) if args.runs else []
-        for sweep in args.sweep_json:
-            runs += load_sweep_runs(sweep, args.sweep_label_key, env=args.sweep_env)
+        runs = load_runs(args.runs)
     notes = []
     for warning in caught:
         if issubclass(warning.category, UnevaluatedRunsWarning):

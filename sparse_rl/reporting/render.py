@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .runs import DIAGNOSTICS
+from .runs import DIAGNOSTICS, diagnostic_column
 from .summary import Summary
 
 
@@ -173,15 +173,18 @@ def markdown(summary: Summary, command: str, reps: int, seed: int, figures: list
 
 
 def _diagnostics_table(summary: Summary, task: str) -> list[str]:
-    """Preference-learning diagnostics of ``task``'s methods that logged them (mean over seeds)."""
+    """Diagnostics of ``task``'s methods that logged them (:data:`DIAGNOSTICS`: reward models,
+    sparse policies' connectivity, MaDi's masks), mean over seeds."""
     cells = {m: summary.cells[task, m] for m in summary.methods if (task, m) in summary.cells}
-    keys = [k for k in DIAGNOSTICS if any(k in c.diagnostics for c in cells.values())]
+    columns = {diagnostic_column(k, summary.task_mode[task]): title for k, title in
+               DIAGNOSTICS.items()}  # fmt: skip
+    keys = [c for c in columns if any(c in cell.diagnostics for cell in cells.values())]
     if not keys:
         return []
     lines = [
-        "Last logged diagnostics, mean over seeds:",
+        "Last logged diagnostics, mean over the seeds that logged a number:",
         "",
-        "| method | " + " | ".join(DIAGNOSTICS[k] for k in keys) + " |",
+        "| method | " + " | ".join(columns[k] for k in keys) + " |",
         "|---|" + "---|" * len(keys),
     ]
     for method, cell in cells.items():

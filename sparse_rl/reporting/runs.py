@@ -1,14 +1,15 @@
 """Finished (or running) training runs, read from disk into one shape the report aggregates.
 
-Two layouts are read: run directories written by :func:`sparse_rl.training.train`
-(``config.yaml`` + long-format ``eval.csv``) and the benchmark sweeps under
-``benchmarks/results/<name>/`` (``sweep.json`` + per-run ``eval.csv`` of ``step,return,std``).
+A run is a run directory as :func:`sparse_rl.training.train` writes it (layout in
+:mod:`sparse_rl.run_dir`): ``config.yaml``, the long-format ``eval.csv`` and SB3's
+``logs/progress.csv``, whose last values of :data:`DIAGNOSTICS` the report shows.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import math
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,19 +19,40 @@ from typing import Any
 import numpy as np
 import yaml
 
-#: The evaluation mode of runs that evaluate one way only (state agents, benchmark sweeps).
+#: The evaluation mode of runs that evaluate one way only (state agents).
 DEFAULT_MODE = "default"
 #: SB3 logger keys a report shows per task and method (mean over seeds of each run's last
-#: logged value), with their column titles: the preference-learning diagnostics.
+#: logged value), with their column titles: the preference-learning diagnostics, the sparse
+#: policies' input connectivity on noisy features (ANF's diagnostic) and, per evaluation mode,
+#: MaDi's mask quality against the ground-truth agent pixels. ``{mode}`` stands for the task's
+#: evaluation mode, as the evaluation logs it (``eval/video_hard/mask_iou``).
 DIAGNOSTICS = {
     "pbrl/heldout_accuracy_cumulative": "reward acc. (new labels)",
     "pbrl/reward_true_correlation": "reward corr.",
     "pbrl/reward_real_connections": "conn. per real feature",
     "pbrl/reward_noise_connections": "conn. per noise feature",
+    "sparsity/actor_real_connections": "actor conn. per real feature",
+    "sparsity/actor_noise_connections": "actor conn. per noise feature",
+    "sparsity/critic_real_connections": "critic conn. per real feature",
+    "sparsity/critic_noise_connections": "critic conn. per noise feature",
+    "eval/{mode}/mask_iou": "mask IoU",
+    "eval/{mode}/mask_precision": "mask precision",
+    "eval/{mode}/mask_recall": "mask recall",
+    "eval/{mode}/mask_mean_agent": "mask on agent",
+    "eval/{mode}/mask_mean_background": "mask on background",
 }
-#: Visual benchmark sweeps' per-run returns on distraction modes (``<mode>_return_mean`` columns).
-DISTRACTED_FILE = "distracted.csv"
-_RETURN_SUFFIX = "_return_mean"
+_DIAGNOSTIC_COLUMNS = re.compile(
+    "|".join(
+        "(?:" + "(?:[^/]+/)?".join(re.escape(part) for part in key.split("{mode}/")) + ")"
+        for key in DIAGNOSTICS
+    )
+)
+
+
+def diagnostic_column(key: str, mode: str) -> str:
+    """The ``progress.csv`` column of diagnostic ``key`` for evaluation ``mode`` (the default
+    mode logs ``eval/<key>``, the others ``eval/<mode>/<key>``)."""
+    return key.replace("{mode}/", "" if mode == DEFAULT_MODE else f"{mode}/")
 
 
 class ReportError(ValueError):
@@ -65,7 +87,8 @@ class RunRecord:
     :param source: the run directory, for the report to say where each number came from.
     :param variant: a setting that makes another task on the same env (``"noise=0.9"``).
     :param finished: whether the run wrote ``done.json`` (for its full step budget).
-    :param diagnostics: the last logged value of each of :data:`DIAGNOSTICS` the run logs.
+    :param diagnostics: the last logged value of each :data:`DIAGNOSTICS` column the run logs
+        (``progress.csv`` column → value).
     """
 
     method: str
@@ -150,19 +173,29 @@ def read_run_dir(run_dir: Path) -> RunRecord | None:
 
 
 def last_logged(progress_csv: Path) -> dict[str, float]:
-    """The last value of each of :data:`DIAGNOSTICS` in an SB3 ``progress.csv`` (none without)."""
+    """The last value of each :data:`DIAGNOSTICS` column of an SB3 ``progress.csv`` (none
+    without one)."""
     if not progress_csv.is_file():
         return {}
     last: dict[str, str] = {}
     with progress_csv.open(newline="") as f:
-        for row in csv.DictReader(f):
-            last |= {key: row[key] for key in DIAGNOSTICS if row.get(key) not in (None, "")}
+        reader = csv.DictReader(f)
+        columns = [c for c in reader.fieldnames or [] if _DIAGNOSTIC_COLUMNS.fullmatch(c)]
+        for row in reader:
+            last |= {key: row[key] for key in columns if row.get(key) not in (None, "")}
     try:
         return {key: float(value) for key, value in last.items()}
     except ValueError:
         raise ReportError(
             "paths", f"{progress_csv} logs a diagnostic that is not a number: {last}"
         ) from None
+
+
+def mean_logged(values: Sequence[float]) -> float:
+    """Mean of the values that are numbers (a NaN says "not measured": a mask that kept no pixel
+    has no precision); NaN when none is."""
+    numbers = [v for v in values if not math.isnan(v)]
+    return sum(numbers) / len(numbers) if numbers else math.nan
 
 
 #: Env settings that make another task of the same env id, as they appear in task names.
@@ -222,104 +255,3 @@ def _warn_unevaluated(dirs: Sequence[Path]) -> None:
             UnevaluatedRunsWarning,
             stacklevel=3,
         )
-
-
-def _locate(recorded: str, sweep_dir: Path) -> Path:
-    """Where a run recorded as ``recorded`` lies now: inside the sweep's folder when it can be.
-
-    Sweeps record ``<out>/runs/<name>`` as the path was given (often absolute), and ``sweep.json``
-    sits in ``<out>``; so the part after the last component named like the sweep's folder is
-    taken relative to the folder ``sweep.json`` is in (the repository may have moved). A relative
-    path without that component is taken relative to the sweep's folder too; any other absolute
-    path is used as recorded.
-    """
-    path = Path(recorded)
-    parts = path.parts[:-1]
-    if sweep_dir.name in parts:
-        last = len(parts) - 1 - parts[::-1].index(sweep_dir.name)
-        return sweep_dir.joinpath(*path.parts[last + 1 :])
-    return path if path.is_absolute() else sweep_dir / path
-
-
-def load_sweep_runs(
-    sweep_json: str | Path,
-    label_keys: Sequence[str] = (),
-    *,
-    task_keys: Sequence[str] = ("noise",),
-    env: str | None = None,
-) -> list[RunRecord]:
-    """Runs of a benchmark sweep (``benchmarks/_runs.py``'s ``sweep.json``) as :class:`RunRecord`.
-
-    Mapping from each spec in ``sweep["runs"]``:
-
-    - method: ``spec["method"]``, then ``key=value`` for each of ``label_keys``
-      (``"sparse90 lr=0.001"``);
-    - env: ``spec["env"]``, else ``spec["task"]`` (visual sweeps), else the ``env`` argument
-      (noise_robustness records none: it is HalfCheetah-v5);
-    - variant (another task on the same env): ``key=value`` for each of ``task_keys`` the spec
-      has (``"noise=0.9"``);
-    - seed: ``spec["seed"]``; finished: ``done.json`` records at least ``spec["steps"]``;
-    - curves: ``eval.csv``'s ``step,return`` as mode ``"default"`` (the training env); visual
-      sweeps' ``distracted.csv`` adds one curve per ``<mode>_return_mean`` column, so a report
-      shows clean and distracted returns as separate tasks (``cartpole-swingup [video_hard]``).
-
-    Run directories are found as :func:`_locate` says; runs with no ``eval.csv`` yet are left out
-    with a warning naming them.
-
-    :raises ReportError: a missing or malformed sweep file, or a spec without a needed key.
-    """
-    path = Path(sweep_json)
-    if not path.is_file():
-        raise ReportError("sweep_json", f"{path} does not exist.")
-    try:
-        specs = json.loads(path.read_text())["runs"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ReportError(
-            "sweep_json", f"{path} is not a sweep file with a 'runs' list."
-        ) from error
-    runs, empty = [], []
-    for spec in specs:
-        for key in ("dir", "method", "seed", *label_keys):
-            if key not in spec:
-                raise ReportError("sweep_json", f"a run in {path} has no {key!r}: {spec}")
-        run_env = spec.get("env", spec.get("task", env))
-        if run_env is None:
-            raise ReportError(
-                "env", f"runs in {path} record no 'env' or 'task'; say which env they ran on."
-            )
-        run_dir = _locate(spec["dir"], path.parent)
-        eval_csv = run_dir / "eval.csv"
-        rows = _read_csv(eval_csv, ("step", "return"), "sweep_json") if eval_csv.is_file() else []
-        if not rows:
-            empty.append(run_dir)
-            continue
-        curves = {DEFAULT_MODE: [_point(row, "return", eval_csv, "sweep_json") for row in rows]}
-        curves |= _distracted_curves(run_dir / DISTRACTED_FILE)
-        done = run_dir / "done.json"
-        label = " ".join([str(spec["method"]), *(f"{k}={spec[k]}" for k in label_keys)])
-        runs.append(
-            RunRecord(
-                method=label,
-                env=str(run_env),
-                seed=int(spec["seed"]),
-                curves={mode: _curve(points, run_dir) for mode, points in curves.items()},
-                source=run_dir,
-                variant=" ".join(f"{k}={spec[k]}" for k in task_keys if k in spec),
-                finished=done.is_file()
-                and json.loads(done.read_text()).get("steps", 0) >= spec.get("steps", 0),
-            )
-        )
-    if not runs:
-        raise ReportError("sweep_json", f"no run of {path} has an evaluation yet.")
-    _warn_unevaluated(empty)
-    return runs
-
-
-def _distracted_curves(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """``mode -> (step, return)`` from a visual sweep's ``distracted.csv``; none without one."""
-    if not path.is_file():
-        return {}
-    rows = _read_csv(path, ("step",), "sweep_json")
-    columns = list(rows[0]) if rows else []
-    modes = [c[: -len(_RETURN_SUFFIX)] for c in columns if c.endswith(_RETURN_SUFFIX)]
-    return {m: [_point(row, m + _RETURN_SUFFIX, path, "sweep_json") for row in rows] for m in modes}

@@ -24,7 +24,15 @@ from functools import reduce
 
 import numpy as np
 
-from .runs import Curve, ReportError, RunRecord
+from .runs import (
+    DEFAULT_MODE,
+    DIAGNOSTICS,
+    Curve,
+    ReportError,
+    RunRecord,
+    diagnostic_column,
+    mean_logged,
+)
 
 #: DMC returns lie in [0, 1000]: 1000 steps of a reward in [0, 1].
 DMC_MAX_RETURN = 1000.0
@@ -53,7 +61,8 @@ def bootstrap_mean_ci(values: np.ndarray, reps: int, seed: int) -> tuple[np.ndar
     """95% percentile-bootstrap interval of the mean over seeds (axis 0), for each column.
 
     Seeds are resampled together across columns (one resample of seeds per replicate). For one
-    column it matches ``benchmarks/_runs.py``'s ``bootstrap_ci``, so sweep tables regenerate.
+    column it equals ``rng.choice(values, size=(reps, n)).mean(axis=1)``'s percentiles, the
+    interval of the tables made before ``sparse-rl report`` (their converted runs regenerate them).
     """
     values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
@@ -91,6 +100,7 @@ class Summary:
     tasks: list[str]
     methods: list[str]
     task_env: dict[str, str]
+    task_mode: dict[str, str]
     cells: dict[tuple[str, str], Cell]
     bands: dict[tuple[str, str], Band]
     ranges: dict[str, tuple[float, float] | None]
@@ -104,16 +114,16 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
-def _select(runs: Sequence[RunRecord], mode: str | None) -> list[tuple[RunRecord, str, Curve]]:
-    """(run, task, curve) for every evaluation the report covers."""
+def _select(runs: Sequence[RunRecord], mode: str | None) -> list[tuple[RunRecord, str, str, Curve]]:
+    """(run, mode, task, curve) for every evaluation the report covers."""
     if not runs:
         raise ReportError("runs", "no runs to report on.")
     if mode is None:
-        return [(r, r.task(m), r.curves[m]) for r in runs for m in r.modes]
+        return [(r, m, r.task(m), r.curves[m]) for r in runs for m in r.modes]
     if not any(mode in r.curves for r in runs):
         modes = sorted({m for r in runs for m in r.modes})
         raise ReportError("mode", f"no run was evaluated in mode {mode!r}; modes here: {modes}.")
-    return [(r, r.task(mode), r.curves[mode]) for r in runs if mode in r.curves]
+    return [(r, mode, r.task(mode), r.curves[mode]) for r in runs if mode in r.curves]
 
 
 def _check_normalize(
@@ -156,10 +166,10 @@ def summarize(
     if mode is not None and len(selected) < len(runs):
         notes.append(f"{len(runs) - len(selected)} run(s) have no {mode!r} evaluation: left out.")
     groups: dict[tuple[str, str], list[tuple[RunRecord, Curve]]] = {}
-    task_env = {}
-    for run, task, curve in selected:
+    task_env, task_mode = {}, {}
+    for run, run_mode, task, curve in selected:
         groups.setdefault((task, run.method), []).append((run, curve))
-        task_env[task] = run.env
+        task_env[task], task_mode[task] = run.env, run_mode
     cells, bands = {}, {}
     for (task, method), members in sorted(groups.items()):
         members.sort(key=lambda m: m[0].seed)
@@ -173,13 +183,15 @@ def summarize(
         cells[task, method] = Cell(
             tuple(seeds), tuple(int(c.steps[-1]) for _, c in members), finals,
             (float(low[0]), float(high[0])), tuple(str(r.source) for r, _ in members),
-            tuple(r.finished for r, _ in members), _mean_diagnostics([r for r, _ in members]),
+            tuple(r.finished for r, _ in members),
+            _mean_diagnostics([r for r, _ in members], task_mode[task]),
         )  # fmt: skip
         bands[task, method] = _band([c for _, c in members], reps, seed, f"{method} on {task}")
     tasks = sorted({t for t, _ in cells})
     methods = sorted({m for _, m in cells})
     summary = Summary(
-        tasks=tasks, methods=methods, task_env=task_env, cells=cells, bands=bands,
+        tasks=tasks, methods=methods, task_env=task_env, task_mode=task_mode, cells=cells,
+        bands=bands,
         ranges={e: normalization_range(e, normalize) for e in sorted(set(task_env.values()))},
         range_source={
             e: "--normalize" if e in normalize else "DMC" if on_dmc_scale(e) else "none"
@@ -192,10 +204,15 @@ def summarize(
     return summary
 
 
-def _mean_diagnostics(runs: Sequence[RunRecord]) -> dict[str, float]:
-    """Mean over the runs that logged it, for each diagnostic any of ``runs`` logged."""
-    keys = dict.fromkeys(k for r in runs for k in r.diagnostics)
-    return {k: float(np.mean([r.diagnostics[k] for r in runs if k in r.diagnostics])) for k in keys}
+def _mean_diagnostics(runs: Sequence[RunRecord], mode: str = DEFAULT_MODE) -> dict[str, float]:
+    """``progress.csv`` column → mean over the runs that logged a number in it, for each of
+    :data:`DIAGNOSTICS` (in ``mode``'s column) that any of ``runs`` logged."""
+    columns = [diagnostic_column(k, mode) for k in DIAGNOSTICS]
+    return {
+        c: mean_logged([r.diagnostics[c] for r in runs if c in r.diagnostics])
+        for c in columns
+        if any(c in r.diagnostics for r in runs)
+    }
 
 
 def _note_steps(summary: Summary) -> None:

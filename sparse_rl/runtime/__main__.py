@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl.validation import positive_int_arg
+
 from .card import CardError, PolicyCard, load_card
 from .gym_robot import GymRobot
 from .loop import ControlLoop
@@ -26,13 +28,6 @@ _CHECK_CALLS = 200
 
 class _RunError(Exception):
     """A bad command line or an env that does not fit the policy's card: one line, exit 1."""
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _rate(text: str) -> float:
@@ -71,16 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--hz", type=_rate, default=25.0, help="control rate (0: as fast as possible)")
     run.add_argument(
-        "--episodes", type=_positive_int, default=None, help="episodes to run (default 1)"
+        "--episodes", type=positive_int_arg, default=None, help="episodes to run (default 1)"
     )
-    run.add_argument("--steps", type=_positive_int, default=None, help="stop after this many steps")
+    run.add_argument(
+        "--steps", type=positive_int_arg, default=None, help="stop after this many steps"
+    )
     run.add_argument("--seed", type=int, default=None, help="seed of the first env reset")
     run.add_argument("--backend", choices=BACKENDS, default="onnx")
     run.add_argument(
-        "--threads", type=_positive_int, default=1, help="onnxruntime intra-op threads"
+        "--threads", type=positive_int_arg, default=1, help="onnxruntime intra-op threads"
     )
     run.add_argument(
-        "--max-overruns", type=_positive_int, default=3, help="watchdog holds before stopping"
+        "--max-overruns", type=positive_int_arg, default=3, help="watchdog holds before stopping"
     )
     run.add_argument(
         "--no-realtime",

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from sparse_rl.validation import ConfigError, check_int
+
 CARD_FILE = "card.json"
 CARD_FORMAT = "sparse-rl-policy-card"
 CARD_VERSION = 1
@@ -397,9 +399,10 @@ def _str(value: Any, f: str) -> str:
 
 
 def _int(value: Any, f: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _error(f"{f} must be an integer >= {minimum}, got {value!r}")
-    return value
+    try:
+        return check_int(f, value, low=minimum)
+    except ConfigError as error:
+        raise _error(str(error).rstrip(".")) from None
 
 
 def _shape(value: Any, f: str) -> tuple[int, ...]:
