@@ -16,12 +16,8 @@ from sparse_rl.agents.pbrl.agent import (
     r2n,
     r2n_reward_sparsity,
 )
-from sparse_rl.agents.pbrl.label_store import (
-    LabelBatch,
-    LabelStore,
-    LabelStoreError,
-    PreferenceLabel,
-)
+from sparse_rl.agents.pbrl.label_store import LabelStore
+from sparse_rl.agents.pbrl.labels import LabelBatch, LabelStoreError, PreferenceLabel
 from sparse_rl.agents.pbrl.queries import QUERY_METHODS, FeedbackSchedule
 from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
 from sparse_rl.agents.pbrl.reward_model import (
@@ -33,12 +29,28 @@ from sparse_rl.agents.pbrl.reward_model import (
 from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from sparse_rl.agents.sparse.anf import ANF_ALGOS, anf_kwargs, anf_policy_kwargs
-from sparse_rl.agents.sparse.classes import SparseA2C, SparseDDPG, SparsePPO, SparseSAC, SparseTD3
+from sparse_rl.agents.sparse.classes import (
+    SparseA2C,
+    SparseDDPG,
+    SparseDQN,
+    SparsePPO,
+    SparseSAC,
+    SparseTD3,
+)
 from sparse_rl.agents.sparse.logger import SparsityLogger
 from sparse_rl.agents.sparse.policies import (
+    SparseActorCriticCnnPolicy,
+    SparseActorCriticMultiInputPolicy,
     SparseActorCriticPolicy,
+    SparseDQNCnnPolicy,
+    SparseDQNMultiInputPolicy,
+    SparseDQNPolicy,
     SparsePolicyMixin,
+    SparseSACCnnPolicy,
+    SparseSACMultiInputPolicy,
     SparseSACPolicy,
+    SparseTD3CnnPolicy,
+    SparseTD3MultiInputPolicy,
     SparseTD3Policy,
 )
 from sparse_rl.agents.sparse.settings import POLICY_KEYS, default_updater, policy_defaults
@@ -118,13 +130,23 @@ __all__ = [
     "RewardModel",
     "SimulatedTeacher",
     "SparseA2C",
+    "SparseActorCriticCnnPolicy",
+    "SparseActorCriticMultiInputPolicy",
     "SparseActorCriticPolicy",
     "SparseDDPG",
+    "SparseDQN",
+    "SparseDQNCnnPolicy",
+    "SparseDQNMultiInputPolicy",
+    "SparseDQNPolicy",
     "SparsePPO",
     "SparsePolicyMixin",
     "SparseSAC",
+    "SparseSACCnnPolicy",
+    "SparseSACMultiInputPolicy",
     "SparseSACPolicy",
     "SparseTD3",
+    "SparseTD3CnnPolicy",
+    "SparseTD3MultiInputPolicy",
     "SparseTD3Policy",
     "SparsityLogger",
     "StateEntropyReward",

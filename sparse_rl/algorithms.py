@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class Algorithm:
     """What an ``algo`` name builds, and what sets it apart from plain (sparse) SB3.
 
-    :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo or a2c.
+    :param base: the SB3 algorithm underneath: sac, td3, ddpg, ppo, a2c or dqn.
     :param always_sparse: ANF: sparse input layers whatever ``policy_kwargs`` say.
     :param learns_from_labels: PEBBLE / R2N (``PrefSAC``): a reward model, a teacher and a label
         store in the run directory.
@@ -52,6 +52,7 @@ ALGORITHMS: dict[str, Algorithm] = {
     "ddpg": Algorithm("ddpg"),
     "ppo": Algorithm("ppo"),
     "a2c": Algorithm("a2c"),
+    "dqn": Algorithm("dqn"),
     "anf-sac": Algorithm("sac", always_sparse=True),
     "anf-td3": Algorithm("td3", always_sparse=True),
     "pebble": Algorithm("sac", learns_from_labels=True, method="pebble"),
@@ -86,6 +87,7 @@ SPARSE_KEYS = (
     "rescale_init",
     "actor_sparsity",
     "critic_sparsity",
+    "features_extractor_sparsity",
     "sparse_layers",
     "mask_init",
 )
@@ -116,6 +118,9 @@ ALGO_KWARG_RANGES: dict[str, dict[str, Any]] = {
     "clip_range_vf": _POSITIVE,
     "target_kl": _POSITIVE,
     "rms_prop_eps": _POSITIVE,
+    "exploration_fraction": {"low": 0, "high": 1},
+    "exploration_initial_eps": {"low": 0, "high": 1},
+    "exploration_final_eps": {"low": 0, "high": 1},
     "vf_coef": {"low": 0},
     "target_policy_noise": {"low": 0},
     "target_noise_clip": {"low": 0},
@@ -153,7 +158,7 @@ def is_sparse(config: RunConfig) -> bool:
 
 def algorithm_class(config: RunConfig) -> type:
     """The SB3 class that trains (and loads) this run."""
-    from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
+    from stable_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 
     from sparse_rl import agents
 
@@ -168,8 +173,9 @@ def algorithm_class(config: RunConfig) -> type:
         "ddpg": agents.SparseDDPG,
         "ppo": agents.SparsePPO,
         "a2c": agents.SparseA2C,
+        "dqn": agents.SparseDQN,
     }
-    dense = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "ppo": PPO, "a2c": A2C}
+    dense = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "ppo": PPO, "a2c": A2C, "dqn": DQN}
     return (sparse if is_sparse(config) else dense)[algo.base]
 
 
@@ -337,8 +343,11 @@ def _named_class(path: str, name: Any, module: Any, base: type, *, own: bool = F
 
 def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
     """Layer sizes are positive integers, as a list or the mapping form SB3 reads for this algo:
-    ``{pi, qf}`` (both) off-policy, ``{pi, vf}`` (either) on-policy; other keys it would ignore."""
+    ``{pi, qf}`` (both) off-policy, ``{pi, vf}`` (either) on-policy; other keys it would ignore.
+    DQN takes a list only."""
     path = "policy_kwargs.net_arch"
+    if algorithm(config).base == "dqn" and isinstance(net_arch, Mapping):
+        raise ConfigError(f"{path}: {net_arch!r} is not valid; DQN takes a list of layer sizes.")
     on_policy = algorithm(config).base in ("ppo", "a2c")
     keys = ("pi", "vf") if on_policy else ("pi", "qf")
     valid = (
@@ -361,11 +370,13 @@ def _check_net_arch(config: RunConfig, net_arch: Any) -> None:
             raise ConfigError(f"{where}: {sizes!r} is not valid; {valid}.")
 
 
-def _check_sparse_settings(path: str, settings: Mapping[str, Any]) -> None:
-    """Build each network's settings once, so a bad key or value fails now, naming it."""
-    from sparse_rl.agents.sparse.settings import network_settings
+def _check_sparse_settings(config: RunConfig, path: str, settings: Mapping[str, Any]) -> None:
+    """Build each network's settings once, so a bad key or value fails now, naming it (an
+    override for a network the algo lacks too: DQN has only its Q-network, "critic")."""
+    from sparse_rl.agents.sparse.settings import NETWORKS, network_settings
 
-    network_settings(settings, path)
+    networks = ("critic",) if algorithm(config).base == "dqn" else NETWORKS
+    network_settings(settings, path, networks)
 
 
 def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
@@ -384,7 +395,7 @@ def build_policy_kwargs(config: RunConfig) -> dict[str, Any]:
     if algorithm(config).always_sparse:
         sparse = {**agents.anf_policy_kwargs(), **sparse}
     if sparse:
-        _check_sparse_settings(prefix, sparse)
+        _check_sparse_settings(config, prefix, sparse)
     if "activation_fn" in kwargs:
         kwargs["activation_fn"] = _named_class(
             f"{prefix}activation_fn",

@@ -17,7 +17,7 @@ from pathlib import Path
 SPEED_BENCHMARKS = (
     "sparse_core_speed",
     "mask_ops",
-    "sparse_sac_speed",
+    "sparse_policy_speed",
     "reward_model_speed",
     "visual_update_speed",
     "visual_costs",

@@ -58,7 +58,9 @@ def read_counters(path: str | Path) -> dict[str, int | float]:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok or (kind is int and not isinstance(value, int)) or not np.isfinite(value):
             raise UnsafeStateError(f"{path}: {name}={value!r} is not a finite {kind.__name__}")
-        if value < 0:
+        # SB3's remaining progress dips below 0 when a rollout ends past the step budget (DQN's
+        # train_freq of 256 on a budget that is not a multiple); the counts never do.
+        if value < 0 and name != "_current_progress_remaining":
             raise UnsafeStateError(f"{path}: {name}={value!r} is negative")
         counters[name] = kind(value)
     return counters

@@ -85,6 +85,34 @@ def pixel_model(frame_shape: Sequence[int], frame_stack: int) -> onnx.ModelProto
     return _model(nodes, [eye], "obs", TensorProto.UINT8, shape, "action", channels)
 
 
+def dict_model(vec_size: int = 3, frame_shape: Sequence[int] = (1, 2, 2)) -> onnx.ModelProto:
+    """Inputs ``obs.vec`` float32 ``(batch, vec_size)`` and ``obs.img`` uint8 ``(batch, *frame)``
+    -> ``[*vec, mean(img) / 255]``, so raw actions show what the runtime fed each input."""
+    scale = numpy_helper.from_array(np.array(1 / 255, np.float32), "scale")
+    shape = numpy_helper.from_array(np.array([-1, 1], np.int64), "shape")
+    nodes = [
+        helper.make_node("Cast", ["obs.img"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["f"], ["m"], axes=[1, 2, 3], keepdims=1),
+        helper.make_node("Reshape", ["m", "shape"], ["m2"]),
+        helper.make_node("Mul", ["m2", "scale"], ["s"]),
+        helper.make_node("Concat", ["obs.vec", "s"], ["action"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "policy",
+        [
+            helper.make_tensor_value_info("obs.img", TensorProto.UINT8, ["batch", *frame_shape]),
+            helper.make_tensor_value_info("obs.vec", TensorProto.FLOAT, ["batch", vec_size]),
+        ],
+        [helper.make_tensor_value_info("action", TensorProto.FLOAT, ["batch", vec_size + 1])],
+        initializer=[scale, shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    return model
+
+
 def log_model(size: int) -> onnx.ModelProto:
     """``action = log(obs)``: NaN for negative inputs, -inf at 0, to test non-finite outputs."""
     nodes = [helper.make_node("Log", ["obs"], ["action"])]
@@ -122,7 +150,7 @@ def base_card(obs_size: int = 3, act_size: int = 2) -> dict[str, Any]:
     """A valid vector card body (files filled in by ``write_policy``)."""
     return {
         "format": "sparse-rl-policy-card",
-        "version": 1,
+        "version": 2,
         "files": {},
         "observation": {
             "kind": "vector",
@@ -133,6 +161,7 @@ def base_card(obs_size: int = 3, act_size: int = 2) -> dict[str, Any]:
             "normalization": None,
         },
         "action": {
+            "kind": "box",
             "shape": [act_size],
             "low": [-2.0] * act_size,
             "high": [2.0] * act_size,
@@ -162,10 +191,11 @@ def write_policy(
     directory.mkdir(parents=True, exist_ok=True)
     card = copy.deepcopy(card)
     onnx.save(model, directory / "policy.onnx")
+    inputs = [i.name for i in model.graph.input]
     card["files"]["onnx"] = {
         "path": "policy.onnx",
         "sha256": sha256(directory / "policy.onnx"),
-        "input": model.graph.input[0].name,
+        "input": inputs[0] if len(inputs) == 1 else {n.removeprefix("obs."): n for n in inputs},
         "output": model.graph.output[0].name,
     }
     if mlp is not None:
@@ -236,3 +266,42 @@ def rehash(directory: Path) -> None:
     for entry in card["files"].values():
         entry["sha256"] = sha256(directory / entry["path"])
     path.write_text(json.dumps(card))
+
+
+#: A valid card ``action`` section per discrete kind, over 5 model outputs.
+DISCRETE_ACTIONS: dict[str, dict[str, Any]] = {
+    "discrete": {"kind": "discrete", "n": 5, "output": "logits", "safe_action": 4},
+    "q_values": {"kind": "discrete", "n": 5, "output": "q_values", "safe_action": 4},
+    "multi_discrete": {
+        "kind": "multi_discrete", "nvec": [2, 3], "output": "logits", "safe_action": [1, 2],
+    },
+    "multi_binary": {
+        "kind": "multi_binary", "n": 5, "output": "logits", "safe_action": [0, 1, 0, 1, 0],
+    },
+}  # fmt: skip
+
+
+def scores_policy(directory: Path, action: dict[str, Any], size: int = 5) -> Path:
+    """A policy whose model output (logits / Q-values) is its observation, both backends."""
+    layers = [(np.eye(size, dtype=np.float32), np.zeros(size, np.float32))]
+    card = base_card(size, size)
+    card["action"] = copy.deepcopy(action)
+    model = mlp_model(layers, ["identity"], "identity")
+    return write_policy(directory, model, card, (layers, ["identity"], "identity"))
+
+
+def dict_policy(directory: Path, **action: Any) -> Path:
+    """A dict-observation policy (``vec`` (3,) float, ``img`` (1, 2, 2) uint8; see
+    ``dict_model``) with raw actions in [-1000, 1000]; ``action`` overrides card fields."""
+    card = base_card(1, 4)
+    card["observation"] = {
+        "kind": "dict",
+        "keys": {
+            "vec": {"kind": "vector", "shape": [3], "dtype": "float32", "low": None, "high": None},
+            "img": {"kind": "pixels", "shape": [1, 2, 2], "dtype": "uint8", "low": 0, "high": 255},
+        },
+    }
+    card["action"].update(
+        low=[-1000.0] * 4, high=[1000.0] * 4, output="raw", safe_action=[-1.0] * 4, **action
+    )
+    return write_policy(directory, dict_model(), card)

@@ -339,3 +339,21 @@ def test_run_config_is_a_plain_typed_record() -> None:
     assert isinstance(config, RunConfig)
     with pytest.raises(AttributeError):
         config.seed = 3  # type: ignore[misc]
+
+
+def test_dqn_configs_build_stock_or_sparse_dqn() -> None:
+    """``algo: dqn`` trains SB3's DQN, sparse exactly when a sparse key is given; DQN's one
+    network is its Q-network, so an actor override is an error, caught when the config loads."""
+    from stable_baselines3 import DQN
+
+    dense = config_from_dict(with_(algo="dqn", env__id="CartPole-v1"))
+    assert algorithm_class(dense) is DQN and policy_name(dense) == "MlpPolicy"
+    sparse = config_from_dict(with_(algo="dqn", env__id="CartPole-v1", policy_kwargs__density=0.2))
+    assert algorithm_class(sparse) is agents.SparseDQN and policy_name(sparse) == "SparseMlpPolicy"
+    message = error_of(
+        with_(algo="dqn", env__id="CartPole-v1", policy_kwargs__actor_sparsity={"density": 0.5})
+    )
+    assert "policy_kwargs.actor_sparsity: this policy has no actor network" in message
+    assert "takes a list of layer sizes" in error_of(
+        with_(algo="dqn", env__id="CartPole-v1", policy_kwargs__net_arch={"pi": [8], "qf": [8]})
+    )

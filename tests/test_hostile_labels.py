@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from helpers import PBRL_SMALL
 from sparse_rl.agents.pbrl.agent import PbRLConfig, PrefSAC, pebble
-from sparse_rl.agents.pbrl.label_store import LabelStore, LabelStoreError, PreferenceLabel
+from sparse_rl.agents.pbrl.label_store import LabelStore
+from sparse_rl.agents.pbrl.labels import LabelStoreError, PreferenceLabel
 from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from stable_baselines3.common.save_util import load_from_zip_file

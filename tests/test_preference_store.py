@@ -15,14 +15,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sparse_rl.agents import preference_store
-from sparse_rl.agents.pbrl.label_store import (
-    FORMAT_NAME,
-    SEGMENT_FIELDS,
-    LabelBatch,
-    LabelStore,
-    PreferenceLabel,
-)
+from sparse_rl.agents.pbrl import label_jsonl, label_store
+from sparse_rl.agents.pbrl.label_store import LabelStore
+from sparse_rl.agents.pbrl.labels import FORMAT_NAME, SEGMENT_FIELDS, LabelBatch, PreferenceLabel
 
 OBS, ACT, T = (3,), (2,), 5
 SPEC: dict[str, Any] = {"obs_shape": OBS, "act_shape": ACT, "segment_length": T}
@@ -347,16 +342,21 @@ WRITER = """
 import importlib.util, sys
 import numpy as np
 
-spec = importlib.util.spec_from_file_location("preference_store", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-sys.modules["preference_store"] = module
-spec.loader.exec_module(module)
-store = module.LabelStore(sys.argv[2], obs_shape=(3,), act_shape=(2,), segment_length=5)
+modules = {}
+for name in ("labels", "label_jsonl", "label_store"):  # each imports only the ones before it
+    path = f"{sys.argv[1]}/{name}.py"
+    spec = importlib.util.spec_from_file_location(f"sparse_rl.agents.pbrl.{name}", path)
+    modules[name] = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = modules[name]
+    spec.loader.exec_module(modules[name])
+LabelStore = modules["label_store"].LabelStore
+store = LabelStore(sys.argv[2], obs_shape=(3,), act_shape=(2,), segment_length=5)
 i = 0
 while True:
     v = np.float32(i) + np.float32(0.25)
     obs, act = np.full((5, 3), v, np.float32), np.full((5, 2), -v, np.float32)
-    label_id = store.append(module.PreferenceLabel(obs, act, -obs, act, i % 2, {"i": i}))
+    label = modules["labels"].PreferenceLabel(obs, act, -obs, act, i % 2, {"i": i})
+    label_id = store.append(label)
     print(label_id, flush=True)  # after the commit: this label must survive
     i += 1
 """
@@ -365,8 +365,8 @@ while True:
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_killed_writer_loses_no_committed_label(tmp_path: Path) -> None:
     path = tmp_path / "labels.db"
-    # The module is loaded from its file, so the child skips importing torch and SB3.
-    command = [sys.executable, "-c", WRITER, preference_store.__file__, str(path)]
+    # The modules are loaded from their files, so the child skips importing torch and SB3.
+    command = [sys.executable, "-c", WRITER, str(Path(label_store.__file__).parent), str(path)]
     committed: list[int] = []
     pipe = subprocess.PIPE
     with subprocess.Popen(command, stdout=pipe, stderr=pipe, text=True) as child:
@@ -478,7 +478,7 @@ def test_failed_export_keeps_the_previous_file(
         def failing_fsync(descriptor: int) -> None:
             raise OSError("disk full")
 
-        monkeypatch.setattr(preference_store.os, "fsync", failing_fsync)
+        monkeypatch.setattr(label_jsonl.os, "fsync", failing_fsync)
         with pytest.raises(OSError, match="disk full"):
             store.export_jsonl(target)
     assert target.read_text() == "previous export\n"

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_fixtures import mlp_policy, pixel_policy
+from runtime_fixtures import (
+    DISCRETE_ACTIONS,
+    dict_policy,
+    mlp_policy,
+    pixel_policy,
+    scores_policy,
+)
 
 from sparse_rl.runtime import CardError, Policy, load_card
 
@@ -58,7 +64,7 @@ def _delete(section: str, key: str) -> Callable[[dict[str, Any]], None]:
 
 BAD_VECTOR_CARDS = {
     "format": (_set("", "format", "something-else"), "format must be"),
-    "version": (_set("", "version", 2), "version 2 is not supported"),
+    "version": (_set("", "version", 3), "version 3 is not supported"),
     "version-type": (_set("", "version", "1"), "version '1' is not supported"),
     "unknown-top": (_set("", "extra", 1), "unknown key(s) 'extra' at the top level"),
     "missing-top": (_delete("", "action"), "missing action"),
@@ -79,7 +85,7 @@ BAD_VECTOR_CARDS = {
     "action-shape": (_set("action", "shape", [0]), "action.shape must be a non-empty list"),
     "obs-kind": (
         _set("observation", "kind", "image"),
-        "observation.kind must be one of 'vector', 'pixels', got 'image'",
+        "observation.kind must be one of 'vector', 'pixels', 'dict', got 'image'",
     ),
     "obs-dtype": (_set("observation", "dtype", "float64"), "observation.dtype must be one of"),
     "obs-dtype-kind": (
@@ -247,3 +253,216 @@ def test_torchscript_entry_is_ignored(tmp_path: Path) -> None:
     mlp_policy(tmp_path)
     _edit(tmp_path, _set("files", "torchscript", {"path": "policy.ts", "sha256": "0" * 64}))
     assert load_card(tmp_path).onnx.path.name == "policy.onnx"
+
+
+# ------------------------------------------------------ action kinds and dict observations
+
+
+def test_version_1_cards_still_load_as_box(tmp_path: Path) -> None:
+    mlp_policy(tmp_path)
+
+    def version_1(card: dict[str, Any]) -> None:
+        card["version"] = 1
+        del card["action"]["kind"]
+
+    _edit(tmp_path, version_1)
+    card = load_card(tmp_path)
+    assert card.version == 1 and card.action.kind == "box" and card.action.shape == (2,)
+    _edit(tmp_path, _set("action", "kind", "box"))
+    with pytest.raises(CardError, match="unknown key\\(s\\) 'kind' in action"):
+        load_card(tmp_path)
+
+
+@pytest.mark.parametrize("kind", sorted(DISCRETE_ACTIONS))
+def test_discrete_cards_load(tmp_path: Path, kind: str) -> None:
+    card = load_card(scores_policy(tmp_path, DISCRETE_ACTIONS[kind]))
+    act = card.action
+    assert act.kind == DISCRETE_ACTIONS[kind]["kind"] and act.output_shape == (5,)
+    assert act.low == act.high == ()
+    expected = {
+        "discrete": ((), (5,), (4,)),
+        "q_values": ((), (5,), (4,)),
+        "multi_discrete": ((2,), (2, 3), (1, 2)),
+        "multi_binary": ((5,), (), (0, 1, 0, 1, 0)),
+    }[kind]
+    assert (act.shape, act.nvec, act.safe_action) == expected
+    assert "action: " + act.kind in card.describe()
+
+
+def test_dict_card_loads(tmp_path: Path) -> None:
+    card = load_card(dict_policy(tmp_path))
+    obs = card.observation
+    assert obs.kind == "dict" and set(obs.keys) == {"vec", "img"}
+    assert obs.keys["vec"].low == (None,) * 3 and obs.keys["img"].high == (255.0,) * 4
+    assert card.onnx.input == {"vec": "obs.vec", "img": "obs.img"}
+    assert "observation: dict {vec: vector [3] float32, img: pixels [1, 2, 2] uint8}" in (
+        card.describe()
+    )
+
+
+def _action(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda card: card["action"].update(fields)
+
+
+BAD_DISCRETE_CARDS = {
+    "kind": ("discrete", _set("action", "kind", "categorical"), "action.kind must be one of"),
+    "kind-missing": ("discrete", _delete("action", "kind"), "missing action.kind"),
+    "box-keys": ("discrete", _set("action", "shape", [5]), "unknown key(s) 'shape' in action"),
+    "n-missing": ("discrete", _delete("action", "n"), "missing action.n"),
+    "n-zero": ("discrete", _action(n=0), "action.n must be an integer >= 1, got 0"),
+    "n-string": ("discrete", _action(n="5"), "action.n must be an integer >= 1, got '5'"),
+    "output": (
+        "discrete",
+        _action(output="squashed"),
+        "action.output must be one of 'logits', 'q_values', got 'squashed'",
+    ),
+    "safe-range": (
+        "discrete",
+        _action(safe_action=5),
+        "action.safe_action must be an integer in [0, 5) (action.n = 5), got 5",
+    ),
+    "safe-float": ("discrete", _action(safe_action=1.0), "action.safe_action must be an integer"),
+    "safe-bool": ("discrete", _action(safe_action=True), "action.safe_action must be an integer"),
+    "safe-list": ("discrete", _action(safe_action=[1]), "action.safe_action must be an integer"),
+    "nvec": (
+        "multi_discrete",
+        _action(nvec=[2, 0]),
+        "action.nvec must be a non-empty list of positive integers",
+    ),
+    "md-output": (
+        "multi_discrete",
+        _action(output="q_values"),
+        "action.output must be one of 'logits', got 'q_values'",
+    ),
+    "md-safe-length": (
+        "multi_discrete",
+        _action(safe_action=[1]),
+        "action.safe_action has 1 values but the action has 2 branches (action.nvec)",
+    ),
+    "md-safe-range": (
+        "multi_discrete",
+        _action(safe_action=[1, 3]),
+        "action.safe_action[1] must be an integer in [0, 3) (action.nvec[1] = 3), got 3",
+    ),
+    "md-safe-type": ("multi_discrete", _action(safe_action=1), "must be a list of integers"),
+    "mb-safe": (
+        "multi_binary",
+        _action(safe_action=[0, 1, 2, 0, 0]),
+        "action.safe_action[2] must be an integer in [0, 2) (multi_binary entries are 0 or 1)",
+    ),
+    "mb-n": ("multi_binary", _action(n=True), "action.n must be an integer >= 1, got True"),
+    "n-huge": ("discrete", _action(n=2**63), "action.n = 9223372036854775808 is more than"),
+    "nvec-huge": ("multi_discrete", _action(nvec=[2, 2**40]), "action.nvec[1] = 1099511627776"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DISCRETE_CARDS))
+def test_bad_discrete_field_names_it(tmp_path: Path, case: str) -> None:
+    kind, change, message = BAD_DISCRETE_CARDS[case]
+    _edit(scores_policy(tmp_path, DISCRETE_ACTIONS[kind]), change)
+    with pytest.raises(CardError, match=r"^card\.json: ") as info:
+        load_card(tmp_path)
+    assert message in str(info.value)
+
+
+def _key(key: str, **fields: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda card: card["observation"]["keys"][key].update(fields)
+
+
+BAD_DICT_CARDS = {
+    "version-1": (_set("", "version", 1), "observation.kind must be one of 'vector', 'pixels'"),
+    "no-keys": (_set("observation", "keys", {}), "observation.keys must name at least one"),
+    "keys-type": (_set("observation", "keys", ["vec"]), "observation.keys must be an object"),
+    "vector-fields": (
+        _set("observation", "shape", [3]),
+        "unknown key(s) 'shape' in observation",
+    ),
+    "entry-missing": (
+        lambda card: card["observation"]["keys"]["vec"].pop("dtype"),
+        "missing observation.keys.vec.dtype",
+    ),
+    "entry-kind": (_key("vec", kind="image"), "observation.keys.vec.kind must be one of"),
+    "entry-dtype": (
+        _key("img", dtype="float32"),
+        "observation.keys.img.dtype is 'float32' but pixels entries must be 'uint8'",
+    ),
+    "entry-rank": (
+        _key("img", shape=[4], low=0, high=255),
+        "observation.keys.img.shape [4] must be (C, H, W) for pixels",
+    ),
+    "entry-bounds-length": (
+        _key("vec", low=[0.0, 0.0]),
+        "observation.keys.vec.low has 2 values but observation.keys.vec.shape [3] needs 3",
+    ),
+    "entry-bounds-order": (
+        _key("vec", low=[0.0, 2.0, None], high=1.0),
+        "observation.keys.vec.low must be <= observation.keys.vec.high (index 1",
+    ),
+    "entry-bound-nan": (
+        _key("vec", high=float("nan")),
+        "observation.keys.vec.high must be a finite number or null",
+    ),
+    "pixel-bounds": (
+        _key("img", high=256),
+        "observation.keys.img.low and .high must lie in [0, 255]",
+    ),
+    "input-string": (
+        _set("files.onnx", "input", "obs"),
+        "files.onnx.input must be an object mapping each observation key",
+    ),
+    "input-keys": (
+        _set("files.onnx", "input", {"vec": "obs.vec"}),
+        "files.onnx.input maps ['vec'] but observation.keys has ['img', 'vec']",
+    ),
+    "input-duplicate": (
+        _set("files.onnx", "input", {"vec": "obs.vec", "img": "obs.vec"}),
+        "gives two observation keys the same graph input",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DICT_CARDS))
+def test_bad_dict_field_names_it(tmp_path: Path, case: str) -> None:
+    change, message = BAD_DICT_CARDS[case]
+    _edit(dict_policy(tmp_path), change)
+    with pytest.raises(CardError, match=r"^card\.json: ") as info:
+        load_card(tmp_path)
+    assert message in str(info.value)
+
+
+def test_discrete_card_must_match_the_model(tmp_path: Path) -> None:
+    scores_policy(tmp_path, DISCRETE_ACTIONS["discrete"])
+    _edit(tmp_path, _action(n=6))
+    with pytest.raises(CardError, match=r"returns shape \(1, 5\) but action.n 6 needs \(1, 6\)"):
+        Policy(tmp_path)
+    with pytest.raises(CardError, match=r"the last layer has 5 outputs but action.n 6 needs 6"):
+        Policy(tmp_path, backend="numpy")
+    _edit(tmp_path, _action(kind="multi_discrete", nvec=[2, 2], safe_action=[0, 0]))
+    _edit(tmp_path, lambda card: card["action"].pop("n"))
+    with pytest.raises(CardError, match=r"action.nvec \[2, 2\] needs \(1, 4\)"):
+        Policy(tmp_path)
+
+
+def test_dict_card_must_match_the_model(tmp_path: Path) -> None:
+    _edit(dict_policy(tmp_path), _key("vec", shape=[4], low=None, high=None))
+    with pytest.raises(CardError, match=r"observation\.keys\.vec\.shape \[4\] does not match"):
+        Policy(tmp_path)
+    _edit(dict_policy(tmp_path), _key("img", kind="vector", dtype="float32"))
+    with pytest.raises(CardError, match=r"keys\.img\.dtype is 'float32' but policy\.onnx takes"):
+        Policy(tmp_path)
+    _edit(dict_policy(tmp_path), _set("files.onnx", "input", {"vec": "obs.v", "img": "obs.img"}))
+    with pytest.raises(CardError, match=r"files.onnx.input is .* but policy.onnx takes"):
+        Policy(tmp_path)
+
+
+def test_numpy_file_is_refused_for_dict_observations(tmp_path: Path) -> None:
+    def numpy_entry(card: dict[str, Any]) -> None:
+        onnx = card["files"]["onnx"]
+        card["files"]["numpy"] = {
+            "path": onnx["path"], "sha256": onnx["sha256"], "activations": ["identity"],
+            "output_activation": "identity",
+        }  # fmt: skip
+
+    _edit(dict_policy(tmp_path), numpy_entry)
+    with pytest.raises(CardError, match=r"files\.numpy is only supported for vector"):
+        load_card(tmp_path)

@@ -11,7 +11,7 @@ import venv
 from pathlib import Path
 
 import pytest
-from runtime_fixtures import mlp_policy, pixel_policy
+from runtime_fixtures import DISCRETE_ACTIONS, dict_policy, mlp_policy, pixel_policy, scores_policy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,12 @@ ROBOT_SCRIPT = textwrap.dedent(
 
     from sparse_rl.runtime import ControlLoop, Policy, load_card
 
-    vector_dir, pixel_dir = sys.argv[1], sys.argv[2]
+    vector_dir, pixel_dir, discrete_dir, dict_dir = sys.argv[1:5]
+    for backend in ("onnx", "numpy"):
+        discrete = Policy(discrete_dir, backend=backend)
+        assert discrete.act(np.array([0, 1, 0, 0, 0], np.float32)) == 1
+    inputs = {"vec": np.zeros(3, np.float32), "img": np.zeros((1, 2, 2), np.uint8)}
+    assert Policy(dict_dir).act(inputs).shape == (4,)
     for backend in ("onnx", "numpy"):
         policy = Policy(vector_dir, backend=backend)
         action = policy.act(np.zeros(3, np.float32))
@@ -76,10 +81,14 @@ ROBOT_SCRIPT = textwrap.dedent(
 
 
 def test_runtime_runs_without_torch_sb3_gym_or_pickle(tmp_path: Path) -> None:
-    vector_dir = mlp_policy(tmp_path / "vector")
-    pixel_dir = pixel_policy(tmp_path / "pixels")
+    dirs = [
+        mlp_policy(tmp_path / "vector"),
+        pixel_policy(tmp_path / "pixels"),
+        scores_policy(tmp_path / "discrete", DISCRETE_ACTIONS["discrete"]),
+        dict_policy(tmp_path / "dict"),
+    ]
     result = subprocess.run(
-        [sys.executable, "-c", ROBOT_SCRIPT, str(vector_dir), str(pixel_dir)],
+        [sys.executable, "-c", ROBOT_SCRIPT, *map(str, dirs)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,7 +16,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from runtime_fixtures import base_card, mlp_model, mlp_policy, write_policy
+from runtime_fixtures import (
+    base_card,
+    dict_model,
+    dict_policy,
+    mlp_model,
+    mlp_policy,
+    write_policy,
+)
 
 from sparse_rl.runtime import ControlLoop, GymRobot, LoopReport, Policy, RobotInterface
 from sparse_rl.runtime.__main__ import _env_frame_stack, main
@@ -399,3 +406,93 @@ def test_robot_template_fits_the_interface() -> None:
         robot.safe_stop()
     robot.safe_stop()  # a second call is a no-op
     assert robot.send_action(np.zeros(6)) is True  # stopped: nothing moves until reset()
+
+
+# ------------------------------------------------------ discrete actions, dict observations
+
+
+class DictEnv:
+    """A gymnasium-API env with dict observations and Discrete(5) actions; reward = action."""
+
+    observation_space = gym.spaces.Dict(
+        {
+            "vec": gym.spaces.Box(-1, 1, (3,), np.float32),
+            "img": gym.spaces.Box(0, 255, (1, 2, 2), np.uint8),
+        }
+    )
+    action_space = gym.spaces.Discrete(5)
+
+    def reset(self, seed: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.t = 0
+        return self._obs(), {}
+
+    def _obs(self) -> dict[str, Any]:
+        vec = np.array([0.0, 0.0, 0.0], np.float32)
+        vec[self.t % 3] = 1.0
+        return {"vec": vec, "img": np.full((1, 2, 2), 10 * self.t, np.uint8)}
+
+    def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        assert self.action_space.contains(action), action
+        self.t += 1
+        return self._obs(), float(action), False, self.t >= 4, {}
+
+
+def test_gym_robot_drives_a_dict_env_with_discrete_actions(tmp_path: Path) -> None:
+    """The policy's scores are [*vec, mean(img) / 255]: it picks the hot vec index (or 3)."""
+    card = base_card(1, 4)
+    card["observation"] = json.loads((dict_policy(tmp_path / "d") / "card.json").read_text())[
+        "observation"
+    ]
+    card["action"] = {"kind": "discrete", "n": 4, "output": "q_values", "safe_action": 3}
+    policy = Policy(write_policy(tmp_path / "p", dict_model(), card))
+    robot = GymRobot(DictEnv(), seed=0)
+    obs = robot.reset()
+    assert isinstance(obs, dict) and obs["img"].dtype == np.uint8
+    report = ControlLoop(policy, robot, hz=0).run(episodes=1)
+    assert report.invalid_observations == 0
+    assert report.episode_returns == [0.0 + 1.0 + 2.0 + 0.0]  # vec is hot at t % 3
+    with pytest.raises(ValueError, match="not dict observations"):
+        GymRobot(DictEnv(), frame_stack=2).reset()
+
+
+def _spaces(obs: Any, act: Any) -> Any:
+    return SimpleNamespace(observation_space=obs, action_space=act)
+
+
+def test_env_spaces_are_checked_against_discrete_and_dict_cards(tmp_path: Path) -> None:
+    from runtime_fixtures import DISCRETE_ACTIONS, scores_policy
+
+    from sparse_rl.runtime import load_card
+
+    box = gym.spaces.Box(-1, 1, (5,), np.float32)
+    discrete = load_card(scores_policy(tmp_path / "d", DISCRETE_ACTIONS["discrete"]))
+    assert _env_frame_stack(discrete, _spaces(box, gym.spaces.Discrete(5)), "x") is None
+    for action_space, message in (
+        (gym.spaces.Discrete(4), r"x takes Discrete\(4\), the policy sends indices from 0 to"),
+        (gym.spaces.Discrete(5, start=1), "x takes Discrete"),
+        (gym.spaces.Box(-1, 1, (5,)), "x takes box actions, the policy sends discrete actions"),
+        (gym.spaces.MultiBinary(5), "x takes multi_binary actions"),
+    ):
+        with pytest.raises(Exception, match=message):
+            _env_frame_stack(discrete, _spaces(box, action_space), "x")
+    multi = load_card(scores_policy(tmp_path / "m", DISCRETE_ACTIONS["multi_discrete"]))
+    assert _env_frame_stack(multi, _spaces(box, gym.spaces.MultiDiscrete([2, 3])), "x") is None
+    with pytest.raises(Exception, match=r"x takes MultiDiscrete\(\[3 2\]\)"):
+        _env_frame_stack(multi, _spaces(box, gym.spaces.MultiDiscrete([3, 2])), "x")
+
+    card = load_card(dict_policy(tmp_path / "dict"))
+    act = gym.spaces.Box(-1000, 1000, (4,), np.float32)
+    assert _env_frame_stack(card, _spaces(DictEnv.observation_space, act), "x") is None
+    other = gym.spaces.Dict(
+        {"vec": gym.spaces.Box(-1, 1, (4,)), "img": DictEnv.observation_space["img"]}
+    )
+    for obs_space, message in (
+        (other, r"x observes 'vec' of shape \(4,\), the policy reads \(3,\)"),
+        (gym.spaces.Dict({"vec": other["vec"]}), r"x observes keys \['vec'\]"),
+        (box, "x gives no dict observations, the policy reads dict observations"),
+    ):
+        with pytest.raises(Exception, match=message):
+            _env_frame_stack(card, _spaces(obs_space, act), "x")
+    vector = load_card(mlp_policy(tmp_path / "v", sizes=(3, 4, 4)))
+    with pytest.raises(Exception, match="x gives dict observations, the policy reads vector"):
+        _env_frame_stack(vector, _spaces(DictEnv.observation_space, act), "x")

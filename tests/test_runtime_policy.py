@@ -11,12 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from runtime_fixtures import (
+    DISCRETE_ACTIONS,
     base_card,
+    dict_policy,
     log_model,
     mlp_model,
     mlp_policy,
     pixel_policy,
     rehash,
+    scores_policy,
     write_policy,
 )
 
@@ -318,3 +321,134 @@ def test_pixel_batch_mode_takes_stacked_observations(tmp_path: Path) -> None:
     np.testing.assert_array_equal(batch[0], action)
     with pytest.raises(ValueError, match="must be uint8"):
         Policy(pixel_policy(tmp_path)).act_batch(np.zeros((1, 9, 4, 5), np.float32))
+
+
+# ---------------------------------------------------------------------- discrete actions
+
+
+def _scores(*rows: list[float]) -> np.ndarray:
+    return np.array(rows, np.float32)
+
+
+@pytest.mark.parametrize("backend", ["onnx", "numpy"])
+def test_discrete_actions_are_the_argmax(tmp_path: Path, backend: str) -> None:
+    for kind in ("discrete", "q_values"):
+        policy = Policy(scores_policy(tmp_path / kind, DISCRETE_ACTIONS[kind]), backend=backend)
+        action = policy.act(np.array([0.1, 2.0, -1.0, 0.5, 2.0], np.float32))
+        assert type(action) is np.int64 and action == 1  # the first of equal maxima
+        batch = policy.act_batch(_scores([3, 0, 0, 0, 0], [0, 0, 0, 0, 9]))
+        assert batch.dtype == np.int64
+        np.testing.assert_array_equal(batch, [0, 4])
+
+
+@pytest.mark.parametrize("backend", ["onnx", "numpy"])
+def test_multi_discrete_actions_are_the_argmax_per_branch(tmp_path: Path, backend: str) -> None:
+    policy = Policy(scores_policy(tmp_path, DISCRETE_ACTIONS["multi_discrete"]), backend=backend)
+    action = policy.act(np.array([0.1, 0.2, 5.0, -1.0, 4.0], np.float32))
+    assert action.dtype == np.int64
+    np.testing.assert_array_equal(action, [1, 0])
+    batch = policy.act_batch(_scores([1, 0, 0, 0, 1], [0, 1, 0, 1, 0]))
+    np.testing.assert_array_equal(batch, [[0, 2], [1, 1]])
+
+
+@pytest.mark.parametrize("backend", ["onnx", "numpy"])
+def test_multi_binary_actions_round_the_probability(tmp_path: Path, backend: str) -> None:
+    policy = Policy(scores_policy(tmp_path, DISCRETE_ACTIONS["multi_binary"]), backend=backend)
+    # SB3 takes round(sigmoid(logit)): a logit too small to move float32's sigmoid off 0.5 is 0
+    action = policy.act(np.array([2.0, -3.0, 1e-3, 4e-8, 0.0], np.float32))
+    assert action.dtype == np.int8
+    np.testing.assert_array_equal(action, [1, 0, 1, 0, 0])
+    assert policy.act_batch(_scores([-50, 50, 1e30, -1e30, 1])).tolist() == [[0, 1, 1, 0, 1]]
+
+
+def test_softmax_ties_resolve_as_sb3(tmp_path: Path) -> None:
+    """Logits a hair apart give equal float32 probabilities: SB3 takes the first of them;
+    Q-values are compared as they are."""
+    row = np.array([0.0, 1e-8, -5.0, -5.0, -5.0], np.float32)
+    logits = Policy(scores_policy(tmp_path / "l", DISCRETE_ACTIONS["discrete"]))
+    q_values = Policy(scores_policy(tmp_path / "q", DISCRETE_ACTIONS["q_values"]))
+    assert logits.act(row) == 0 and q_values.act(row) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(DISCRETE_ACTIONS))
+def test_discrete_safe_action_for_invalid_input_and_nonfinite_scores(
+    tmp_path: Path, kind: str
+) -> None:
+    policy = Policy(scores_policy(tmp_path, DISCRETE_ACTIONS[kind]))
+    safe = policy.safe_action
+    expected = DISCRETE_ACTIONS[kind]["safe_action"]
+    np.testing.assert_array_equal(safe, expected)
+    for bad in (None, np.full(5, np.nan, np.float32), np.zeros(4, np.float32)):
+        action = policy.act(bad)
+        assert type(action) is type(safe) and action.dtype == safe.dtype
+        np.testing.assert_array_equal(action, expected)
+    assert policy.invalid_count == 3 and policy.nonfinite_action_count == 0
+
+    card = base_card(5, 5)
+    card["action"] = DISCRETE_ACTIONS[kind]
+    logs = Policy(write_policy(tmp_path / "log", log_model(5), card))  # log(-1) is NaN
+    np.testing.assert_array_equal(logs.act(np.array([1, -1, 1, 1, 1], np.float32)), expected)
+    batch = logs.act_batch(_scores([1, 2, 1, 1, 1], [1, 1, 0, 1, 1]))
+    assert np.array_equal(batch[1], expected) and not np.array_equal(batch[0], expected)
+    assert logs.nonfinite_action_count == 2 and logs.invalid_count == 0
+
+
+# ---------------------------------------------------------------------- dict observations
+
+
+def _dict_obs(vec: Any = (0.5, -1.0, 2.0), img: int = 51) -> dict[str, Any]:
+    return {"vec": np.array(vec, np.float64), "img": np.full((1, 2, 2), img, np.uint8)}
+
+
+def test_dict_observation_feeds_each_entry(tmp_path: Path) -> None:
+    policy = Policy(dict_policy(tmp_path))
+    np.testing.assert_allclose(policy.act(_dict_obs()), [0.5, -1.0, 2.0, 0.2], rtol=1e-6)
+    batch = {"vec": np.zeros((2, 3), np.float32), "img": np.full((2, 1, 2, 2), 255, np.uint8)}
+    np.testing.assert_allclose(policy.act_batch(batch), [[0, 0, 0, 1]] * 2)
+    zero = policy.zero_observation()
+    assert set(zero) == {"vec", "img"} and zero["img"].dtype == np.uint8
+    assert policy.invalid_count == 0
+
+
+def _masked_img() -> dict[str, Any]:
+    obs = _dict_obs()
+    obs["img"] = np.ma.array(obs["img"], mask=[[[True, False], [False, False]]])
+    return obs
+
+
+BAD_DICTS = {
+    "none": lambda: None,
+    "array": lambda: np.zeros(3, np.float32),
+    "missing-key": lambda: {"vec": _dict_obs()["vec"]},
+    "extra-key": lambda: {**_dict_obs(), "depth": np.zeros(1)},
+    "vec-nan": lambda: _dict_obs(vec=(0.0, np.nan, 0.0)),
+    "vec-shape": lambda: _dict_obs(vec=(0.0, 0.0)),
+    "vec-int": lambda: {**_dict_obs(), "vec": np.zeros(3, np.int64)},
+    "vec-list": lambda: {**_dict_obs(), "vec": [0.0, 0.0, 0.0]},
+    "img-float": lambda: {**_dict_obs(), "img": np.zeros((1, 2, 2), np.float32)},
+    "img-batched": lambda: {**_dict_obs(), "img": np.zeros((1, 1, 2, 2), np.uint8)},
+    "img-masked": _masked_img,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DICTS))
+def test_invalid_dict_observation_gets_the_safe_action(
+    tmp_path: Path, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = Policy(dict_policy(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="sparse_rl.runtime"):
+        action = policy.act(BAD_DICTS[case]())
+    np.testing.assert_array_equal(action, [-1.0] * 4)
+    assert policy.invalid_count == 1 and "invalid observation" in caplog.text
+
+
+def test_act_batch_rejects_bad_dict_batches(tmp_path: Path) -> None:
+    policy = Policy(dict_policy(tmp_path))
+    good = {"vec": np.zeros((2, 3), np.float32), "img": np.zeros((2, 1, 2, 2), np.uint8)}
+    for bad, message in (
+        ({**good, "vec": np.zeros((3, 3), np.float32)}, "different batch sizes"),
+        ({**good, "img": np.zeros((1, 2, 2), np.uint8)}, r"'img': shape \(1, 2, 2\)"),
+        (np.zeros((2, 3), np.float32), "expected a dict of arrays"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            policy.act_batch(bad)

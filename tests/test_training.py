@@ -218,3 +218,18 @@ def test_visual_agent_is_evaluated_per_mode(tmp_path: Path) -> None:
     with table.open() as f:
         assert [r["mode"] for r in csv.DictReader(f)] == ["video_easy", "0.2"]
     assert (tmp_path / "eval" / "video_easy_masks.png").exists()
+
+
+def test_sparse_dqn_run_that_overshoots_its_budget_evaluates_and_resumes(tmp_path: Path) -> None:
+    """DQN collects ``train_freq`` steps at a time, so a run ends past its budget (SB3's remaining
+    progress goes negative); the run is still evaluated, extended and resumed from its files."""
+    dqn = {"algo": "dqn", "env__id": "CartPole-v1", "steps": 150, "eval__every": 100,
+           "checkpoint__every": 100, "policy_kwargs__density": 0.5,
+           "algo_kwargs": {"learning_starts": 20, "batch_size": 16, "train_freq": 64,
+                           "buffer_size": 500}}  # fmt: skip
+    run_dir = tmp_path / "dqn"
+    training.train(tiny(**dqn), run_dir)
+    assert is_finished(run_dir)
+    evaluate_run(run_dir, episodes=1, out_dir=tmp_path / "eval")
+    training.train(tiny(**{**dqn, "steps": 260}), run_dir, resume=True)
+    assert is_finished(run_dir)

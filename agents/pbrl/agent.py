@@ -27,7 +27,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import torch
 from gymnasium import spaces
-from sparse_rl.agents.pbrl.label_store import LabelStore, LabelStoreError, PreferenceLabel
+from sparse_rl.agents.pbrl.label_store import LabelStore
+from sparse_rl.agents.pbrl.labels import LabelStoreError, PreferenceLabel
 from sparse_rl.agents.pbrl.queries import (
     QUERY_METHODS,
     FeedbackSchedule,

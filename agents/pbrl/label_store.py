@@ -1,7 +1,10 @@
-"""Preference labels for PEBBLE / R2N, each on disk the moment the teacher gives it.
+"""Preference labels in an SQLite file, each on disk the moment the teacher gives it.
 
 A label costs a teacher's answer (a human's seconds, or a simulated teacher's query budget), so a
-crash must lose none and a resumed run must start with every label made so far::
+crash must lose none and a resumed run must start with every label made so far: this module is
+the durable store and only that (schema, write-ahead log, digest chain, feedback sessions, labels
+in and out). The label types are in ``labels``, the JSON Lines interchange format in
+``label_jsonl``::
 
     with LabelStore("run/labels.db", obs_shape=(17,), act_shape=(6,), segment_length=50) as store:
         store.append(PreferenceLabel(obs0, act0, obs1, act1, label=1.0, info={"source": "human"}))
@@ -50,27 +53,6 @@ Database layout (format ``sparse-rl-preferences``, version 1)
   SHA-256 of ``d_{i-1}``, then for each of obs0, act0, obs1, act1 its byte length (8 bytes,
   little-endian) and its stored bytes, then the label as a little-endian float64, then the byte
   length and UTF-8 bytes of the stored ``info`` text.
-
-Interchange format (what a human-labelling front end writes)
-------------------------------------------------------------
-JSON Lines in UTF-8. The first line is the header::
-
-    {"format": "sparse-rl-preferences", "version": 1, "obs_shape": [17], "act_shape": [6],
-     "obs_dtype": "float32", "act_dtype": "float32", "segment_length": 50}
-
-then one line per label, with exactly these keys::
-
-    {"obs0": [[...], ...], "act0": [[...], ...], "obs1": [[...], ...], "act1": [[...], ...],
-     "label": 1, "info": {"source": "human", "labeller": "ana"}}
-
-- ``obs0`` / ``obs1`` are nested lists of shape ``[segment_length, *obs_shape]``, ``act0`` /
-  ``act1`` of shape ``[segment_length, *act_shape]``; numbers only, no NaN or infinity.
-- ``label`` is 1 if segment 1 is preferred, 0 if segment 0 is, 0.5 if they are equally good.
-- ``info`` is any JSON object (true returns, mistake flag, source, env step, ...).
-- Numbers are read as float64 and rounded to the float dtype of the store, so decimals a front
-  end writes land on the nearest value; numbers written by ``export_jsonl`` come back bit-exact.
-  Integer and bool dtypes take only values they hold exactly.
-- Blank lines are skipped; any other bad line fails the whole import with its line number.
 """
 
 from __future__ import annotations
@@ -83,35 +65,35 @@ import os
 import sqlite3
 import struct
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
+from sparse_rl.agents.pbrl.label_jsonl import export_jsonl as _export_jsonl
+from sparse_rl.agents.pbrl.label_jsonl import import_jsonl as _import_jsonl
+
+# The label types stay importable from here: pickles and the sparse_rl.agents.preference_store
+# alias name them by this module.
+from sparse_rl.agents.pbrl.labels import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SEGMENT_FIELDS,
+    LabelBatch,
+    LabelStoreError,
+    PreferenceLabel,
+    SessionRecord,
+    _check_version,
+    _dumps,
+    _Layout,
+    _show,
+)
 
 from sparse_rl.validation import check_choice, check_int
 
-#: Name and version written in a store's metadata and in the header of an interchange file.
-FORMAT_NAME = "sparse-rl-preferences"
-FORMAT_VERSION = 1
 #: dtypes a store can hold: those whose values JSON carries exactly.
 _INTS = ("int8", "int16", "int32", "int64")
 DTYPES = ("bool", *_INTS, *(f"u{name}" for name in _INTS), "float16", "float32", "float64")
-#: 0.0: segment 0 preferred, 1.0: segment 1 preferred, 0.5: equally good.
-LABEL_VALUES = (0.0, 0.5, 1.0)
-SEGMENT_FIELDS = ("obs0", "act0", "obs1", "act1")
-HEADER_KEYS = (
-    "format",
-    "version",
-    "obs_shape",
-    "act_shape",
-    "obs_dtype",
-    "act_dtype",
-    "segment_length",
-)
-LINE_KEYS = (*SEGMENT_FIELDS, "label", "info")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _LABEL_COLUMNS = ("id", *SEGMENT_FIELDS, "label", "info", "created")
@@ -141,135 +123,6 @@ _INSERT = (
     "INSERT INTO labels (obs0, act0, obs1, act1, label, info, created) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _SELECT = "SELECT id, obs0, act0, obs1, act1, label, info FROM labels ORDER BY id"
-
-
-class LabelStoreError(ValueError):
-    """A label store that cannot be used as it is: not a store, or missing or changed labels.
-
-    A ValueError, so code that caught a bad store before still does; catch this class to tell
-    label trouble from other bad values.
-    """
-
-
-class SessionRecord(NamedTuple):
-    """One feedback session as the store recorded it (see ``LabelStore.record_session``)."""
-
-    step: int
-    asked: int
-    labels: int
-
-
-@dataclass(frozen=True, eq=False)
-class PreferenceLabel:
-    """One teacher answer: which of two segments is better.
-
-    Arrays are copied and made read-only, so a replay buffer that later overwrites the slots a
-    segment came from cannot change the label; ``info`` is kept as its JSON form (numpy scalars
-    become numbers, tuples lists). Equality is identity (arrays have no single truth value).
-
-    :param obs0: observations of segment 0, shape (T, *obs_shape).
-    :param act0: actions of segment 0, shape (T, *act_shape).
-    :param obs1: observations of segment 1, same shape as ``obs0``.
-    :param act1: actions of segment 1, same shape as ``act0``.
-    :param label: 1.0 if segment 1 is preferred, 0.0 if segment 0 is, 0.5 if equally good.
-    :param info: JSON-serialisable teacher info: true returns, mistake flag, source
-        ("simulated" / "human"), env step, ...
-    """
-
-    obs0: np.ndarray
-    act0: np.ndarray
-    obs1: np.ndarray
-    act1: np.ndarray
-    label: float
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in SEGMENT_FIELDS:
-            object.__setattr__(self, name, _frozen_array(name, getattr(self, name)))
-        if self.obs0.ndim == 0 or self.obs0.shape[0] == 0:
-            raise ValueError(
-                f"obs0 must have shape (T, *obs_shape) with T >= 1 steps, got {self.obs0.shape}."
-            )
-        steps = self.obs0.shape[0]
-        if self.obs1.shape != self.obs0.shape:
-            raise ValueError(
-                f"obs1 has shape {self.obs1.shape} but obs0 has {self.obs0.shape}; "
-                "both segments must have the same shape."
-            )
-        if self.act0.ndim == 0 or self.act0.shape[0] != steps:
-            raise ValueError(
-                f"act0 has shape {self.act0.shape} but obs0 has {steps} steps; "
-                "act0 must have shape (T, *act_shape)."
-            )
-        if self.act1.shape != self.act0.shape:
-            raise ValueError(
-                f"act1 has shape {self.act1.shape} but act0 has {self.act0.shape}; "
-                "both segments must have the same shape."
-            )
-        label = self.label
-        if isinstance(label, (bool, np.bool_)) or not isinstance(
-            label, (int, float, np.integer, np.floating)
-        ):
-            raise TypeError(f"label must be a number in {list(LABEL_VALUES)}, got {label!r}.")
-        if float(label) not in LABEL_VALUES:
-            raise ValueError(
-                f"label must be one of {list(LABEL_VALUES)} (1.0: segment 1 preferred, "
-                f"0.0: segment 0 preferred, 0.5: equally good), got {label!r}."
-            )
-        object.__setattr__(self, "label", float(label))
-        if not isinstance(self.info, Mapping):
-            raise TypeError(f"info must be a dict, got {type(self.info).__name__}.")
-        object.__setattr__(self, "info", _to_json(self.info, "info"))
-
-
-@dataclass(eq=False)
-class LabelBatch:
-    """Labels stacked for a reward model; every array leads with the label axis N.
-
-    :param obs0: (N, T, *obs_shape) observations of segment 0 (``obs1`` likewise).
-    :param act0: (N, T, *act_shape) actions of segment 0 (``act1`` likewise).
-    :param labels: (N,) float32; 1.0 means segment 1 is preferred.
-    :param infos: the N teacher info dicts.
-    :param ids: (N,) int64 store ids, in append order.
-    """
-
-    obs0: np.ndarray
-    act0: np.ndarray
-    obs1: np.ndarray
-    act1: np.ndarray
-    labels: np.ndarray
-    infos: list[dict[str, Any]]
-    ids: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """What every label of a store shares, in the order the header and metadata list it."""
-
-    obs_shape: tuple[int, ...]
-    act_shape: tuple[int, ...]
-    obs_dtype: str
-    act_dtype: str
-    segment_length: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "obs_shape": list(self.obs_shape),
-            "act_shape": list(self.act_shape),
-            "obs_dtype": self.obs_dtype,
-            "act_dtype": self.act_dtype,
-            "segment_length": self.segment_length,
-        }
-
-    def segment(self, name: str) -> tuple[str, tuple[int, ...], np.dtype]:
-        """("obs" or "act", full segment shape, dtype) of one of ``SEGMENT_FIELDS``."""
-        kind = name[:3]
-        step_shape = self.obs_shape if kind == "obs" else self.act_shape
-        dtype = self.obs_dtype if kind == "obs" else self.act_dtype
-        return kind, (self.segment_length, *step_shape), np.dtype(dtype)
 
 
 class LabelStore:
@@ -474,8 +327,7 @@ class LabelStore:
         """
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
             raise ValueError(f"start must be an int >= 0, got {start!r}.")
-        # One statement reads one snapshot, even while another process appends.
-        rows = self._connection().execute(f"{_SELECT} LIMIT -1 OFFSET ?", (int(start),)).fetchall()
+        rows = self._select(int(start)).fetchall()
         arrays = {}
         for name in SEGMENT_FIELDS:
             _, shape, dtype = self._layout.segment(name)
@@ -494,73 +346,16 @@ class LabelStore:
     def export_jsonl(self, path: str | os.PathLike[str]) -> int:
         """Write every label to ``path`` in the interchange format; returns how many.
 
-        The file appears whole or not at all: it is written and fsynced under a temporary name
-        in the same folder, then renamed over ``path``.
+        See :func:`sparse_rl.agents.pbrl.label_jsonl.export_jsonl`.
         """
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-        count = 0
-        try:
-            # O_EXCL: never clobber another file; mode 0o666 lets the umask decide permissions.
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            with open(descriptor, "w", encoding="utf-8", newline="\n") as file:
-                header = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
-                file.write(_dumps({**header, **self._layout.as_json()}) + "\n")
-                for row_id, *blobs, label, info in self._connection().execute(_SELECT):
-                    line: dict[str, Any] = {
-                        # tolist() gives Python floats holding the exact stored values, and
-                        # JSON's shortest repr of a float64 parses back to the same float64.
-                        name: self._decode(row_id, name, blob).tolist()
-                        for name, blob in zip(SEGMENT_FIELDS, blobs, strict=True)
-                    }
-                    line["label"] = int(label) if float(label).is_integer() else label
-                    line["info"] = json.loads(info)
-                    file.write(_dumps(line) + "\n")
-                    count += 1
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
-            raise
-        _fsync_folder(target.parent)
-        return count
+        return _export_jsonl(self, path)
 
     def import_jsonl(self, path: str | os.PathLike[str]) -> int:
         """Append every label of an interchange file in one transaction; returns how many.
 
-        The header must match this store. Any bad line raises ValueError naming the file and the
-        line number, and then no label of the file is stored.
+        See :func:`sparse_rl.agents.pbrl.label_jsonl.import_jsonl`.
         """
-        source = Path(path)
-        rows = []
-        header_seen = False
-        with open(source, "rb") as file:
-            for number, raw in enumerate(file, start=1):
-                where = f"{source} line {number}"
-                try:
-                    text = raw.decode("utf-8").removeprefix("\ufeff")
-                except UnicodeDecodeError as error:
-                    raise ValueError(f"{where}: not UTF-8 text ({error}).") from None
-                if not text.strip():
-                    continue
-                try:
-                    value = json.loads(text, parse_constant=_reject_constant)
-                except ValueError as error:
-                    raise ValueError(f"{where}: not valid JSON ({error}).") from None
-                if header_seen:
-                    rows.append(self._row(self._parse_line(value, where), where))
-                else:
-                    self._check_header(value, where)
-                    header_seen = True
-        if not header_seen:
-            raise ValueError(
-                f"{source} is empty; a {FORMAT_NAME} file starts with a header line "
-                f"with keys {list(HEADER_KEYS)}."
-            )
-        return len(self._insert(rows))
+        return _import_jsonl(self, path)
 
     def close(self) -> None:
         """Checkpoint the write-ahead log and close; committed labels are already on disk.
@@ -747,6 +542,11 @@ class LabelStore:
             blobs.append(array.astype(dtype.newbyteorder("<")).tobytes())
         return (*blobs, label.label, _dumps(label.info), time.time())
 
+    def _select(self, start: int = 0) -> sqlite3.Cursor:
+        """The stored rows (id, obs0, act0, obs1, act1, label, info) from the ``start``-th on."""
+        # One statement reads one snapshot, even while another process appends.
+        return self._connection().execute(f"{_SELECT} LIMIT -1 OFFSET ?", (start,))
+
     def _decode(self, row_id: int, name: str, blob: bytes) -> np.ndarray:
         _, shape, dtype = self._layout.segment(name)
         stored = dtype.newbyteorder("<")
@@ -757,108 +557,6 @@ class LabelStore:
                 f"{expected}; the store is corrupted."
             )
         return np.frombuffer(blob, dtype=stored).reshape(shape).astype(dtype)
-
-    def _check_header(self, header: object, where: str) -> None:
-        if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-            raise ValueError(
-                f"{where}: expected a header with format={FORMAT_NAME!r} and keys "
-                f"{list(HEADER_KEYS)}, got {_short(header)}."
-            )
-        _check_version(header.get("version"), where)
-        _check_keys(header, HEADER_KEYS, "the header", where)
-        for key, expected in self._layout.as_json().items():
-            given = header[key]
-            if key.endswith("dtype") and isinstance(given, str):
-                with contextlib.suppress(TypeError):
-                    given = np.dtype(given).name
-            if given != expected:
-                raise ValueError(
-                    f"{where}: the header says {key}={_show(header[key])}, but the store "
-                    f"{self._path} has {key}={_show(expected)}; import into a store made with "
-                    "the file's settings."
-                )
-
-    def _parse_line(self, value: object, where: str) -> PreferenceLabel:
-        if not isinstance(value, dict):
-            raise ValueError(
-                f"{where}: expected a JSON object with keys {list(LINE_KEYS)}, got {_short(value)}."
-            )
-        _check_keys(value, LINE_KEYS, "a label line", where)
-        arrays = {name: self._parse_array(value[name], name, where) for name in SEGMENT_FIELDS}
-        try:
-            return PreferenceLabel(**arrays, label=value["label"], info=value["info"])
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: {error}") from None
-
-    def _parse_array(self, value: object, name: str, where: str) -> np.ndarray:
-        """Nested lists in the store's dtype; floats round to nearest, others must be exact."""
-        _, _, dtype = self._layout.segment(name)
-        try:
-            array = np.array(value)
-        except ValueError as error:
-            raise ValueError(f"{where}: {name} is not a rectangular array ({error}).") from None
-        if array.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{where}: {name} must be nested lists of numbers, got {_short(value)}."
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            converted = array.astype(dtype)
-        if dtype.kind == "f":
-            lossy = bool(np.any(np.isfinite(array) & ~np.isfinite(converted)))
-        else:
-            lossy = not np.array_equal(converted, array)
-        if lossy:
-            raise ValueError(
-                f"{where}: {name} holds values that {dtype.name} cannot represent "
-                "(out of range, or fractions for an integer dtype)."
-            )
-        return converted
-
-
-def _frozen_array(name: str, value: object) -> np.ndarray:
-    """A read-only copy of ``value``, which must hold finite numbers."""
-    try:
-        array = np.array(value, copy=True)
-    except ValueError as error:
-        raise ValueError(f"{name} is not a rectangular array ({error}).") from None
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold numbers (bool, int or float), got dtype {array.dtype}.")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise ValueError(
-            f"{name} holds {array[index]} at index {index}; labels must hold finite values."
-        )
-    array.setflags(write=False)
-    return array
-
-
-def _to_json(value: object, where: str) -> Any:
-    """``value`` as plain JSON types; numpy scalars and arrays become numbers and lists."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            raise ValueError(f"{where} is {value}; JSON holds no NaN or infinity.")
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return _to_json(value.tolist(), where)
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where} has key {key!r}; JSON object keys must be strings.")
-            out[key] = _to_json(item, f"{where}[{key!r}]")
-        return out
-    if isinstance(value, (list, tuple)):
-        return [_to_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise TypeError(
-        f"{where} is a {type(value).__name__}, which JSON cannot hold; use numbers, strings, "
-        "bools, None, lists and dicts."
-    )
 
 
 def _check_sqlite_header(path: Path) -> None:
@@ -888,26 +586,6 @@ def _chain(previous: bytes, row: Sequence[Any]) -> bytes:
     return step.digest()
 
 
-def _check_version(version: object, where: str) -> None:
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"{where}: version must be an int >= 1, got {version!r}.")
-    if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{where}: written in {FORMAT_NAME} version {version}, newer than version "
-            f"{FORMAT_VERSION} that this sparse-rl reads; upgrade sparse-rl to read it."
-        )
-
-
-def _check_keys(value: Mapping[str, Any], keys: tuple[str, ...], what: str, where: str) -> None:
-    missing = [key for key in keys if key not in value]
-    unknown = sorted(set(value) - set(keys))
-    if missing or unknown:
-        raise ValueError(
-            f"{where}: {what} must have exactly the keys {list(keys)}; missing {missing}, "
-            f"unknown {unknown}."
-        )
-
-
 def _shape(param: str, value: object) -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         value = (value,)
@@ -930,32 +608,3 @@ def _dtype_name(param: str, value: object) -> str:
     if name not in DTYPES:
         check_choice(param, value, DTYPES)
     return name
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number; labels must hold finite values")
-
-
-def _show(value: object) -> str:
-    """JSON shapes as the tuples users pass."""
-    return repr(tuple(value)) if isinstance(value, list) else repr(value)
-
-
-def _short(value: object, limit: int = 120) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable: on POSIX a new directory entry is on disk once its folder is."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

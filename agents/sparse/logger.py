@@ -29,7 +29,8 @@ class SparsityLogger(BaseCallback):
         if not isinstance(self.model.policy, SparsePolicyMixin):
             raise TypeError(
                 f"SparsityLogger needs a sparse policy (SparseSACPolicy, SparseTD3Policy, "
-                f"SparseActorCriticPolicy), got {type(self.model.policy).__name__}."
+                f"SparseActorCriticPolicy, SparseDQNPolicy), "
+                f"got {type(self.model.policy).__name__}."
             )
         self._record()
 

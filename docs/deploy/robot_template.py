@@ -133,8 +133,11 @@ def main() -> int:
 
     policy = Policy(args.policy_dir, backend=args.backend)  # CardError if anything is off
     card = policy.card
-    if card.action.shape != (6,):
-        parser.error(f"this template sends 6 joint velocities; the policy has {card.action.shape}")
+    if card.action.kind != "box" or card.action.shape != (6,):
+        parser.error(
+            "this template sends 6 joint velocities; the policy has "
+            f"{card.action.kind} actions of shape {card.action.shape}"
+        )
     frame_shape = card.observation.frame_shape if card.observation.kind == "pixels" else None
     robot = UR5Robot(args.ip, args.hz, frame_shape)
     assert isinstance(robot, RobotInterface)

@@ -10,7 +10,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from sparse_rl.validation import positive_int_arg
 
-from .card import CardError, PolicyCard, load_card
+from .card import ActionSpec, CardError, ObservationSpec, PolicyCard, load_card
 from .gym_robot import GymRobot
 from .loop import ControlLoop
 from .policy import BACKENDS, Policy
@@ -111,7 +111,7 @@ def _check(args: argparse.Namespace) -> int:
     backends = ["onnx"] + (["numpy"] if card.numpy is not None else [])
     for backend in backends:
         policy = Policy(args.policy_dir, backend=backend)
-        observation = np.zeros(card.observation.frame_shape, dtype=card.observation.dtype)
+        observation = policy.zero_observation()
         for _ in range(_CHECK_CALLS):
             policy.act(observation)
         stats = policy.latency
@@ -151,15 +151,25 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: gymnasium's action space classes and the card's action kinds (duck-typed: no gymnasium here)
+_ACTION_SPACES = {
+    "Box": "box",
+    "Discrete": "discrete",
+    "MultiDiscrete": "multi_discrete",
+    "MultiBinary": "multi_binary",
+}
+
+
 def _env_frame_stack(card: PolicyCard, env: Any, env_id: str) -> int | None:
     """Check the env's spaces against the card; how many frames the env stacks itself."""
     obs, act = card.observation, card.action
-    action_shape = getattr(getattr(env, "action_space", None), "shape", None)
-    if action_shape is not None and tuple(action_shape) != act.shape:
-        raise _RunError(
-            f"{env_id} takes actions of shape {tuple(action_shape)}, the policy sends {act.shape}"
-        )
-    obs_shape = getattr(getattr(env, "observation_space", None), "shape", None)
+    _check_env_actions(act, getattr(env, "action_space", None), env_id)
+    space = getattr(env, "observation_space", None)
+    entries = getattr(space, "spaces", None)
+    if obs.kind == "dict" or isinstance(entries, Mapping):
+        _check_env_entries(obs, entries, env_id)
+        return None
+    obs_shape = getattr(space, "shape", None)
     if obs_shape is None:
         return None
     obs_shape = tuple(obs_shape)
@@ -171,6 +181,40 @@ def _env_frame_stack(card: PolicyCard, env: Any, env_id: str) -> int | None:
             + (f" frames (or {obs.shape} stacked)" if obs.kind == "pixels" else "")
         )
     return None
+
+
+def _check_env_actions(act: ActionSpec, space: Any, env_id: str) -> None:
+    kind = _ACTION_SPACES.get(type(space).__name__)
+    if kind is not None and kind != act.kind:
+        raise _RunError(f"{env_id} takes {kind} actions, the policy sends {act.kind} actions")
+    action_shape = getattr(space, "shape", None)
+    if action_shape is not None and tuple(action_shape) != act.shape:
+        raise _RunError(
+            f"{env_id} takes actions of shape {tuple(action_shape)}, the policy sends {act.shape}"
+        )
+    if kind in ("discrete", "multi_discrete"):
+        nvec = [int(n) for n in np.ravel(space.n if kind == "discrete" else space.nvec)]
+        start = np.ravel(getattr(space, "start", 0))
+        if nvec != list(act.nvec) or np.any(start != 0):
+            raise _RunError(
+                f"{env_id} takes {space}, the policy sends indices from 0 to {list(act.nvec)} - 1"
+            )
+
+
+def _check_env_entries(obs: ObservationSpec, entries: Any, env_id: str) -> None:
+    if obs.kind != "dict" or not isinstance(entries, Mapping):
+        what = "dict observations" if isinstance(entries, Mapping) else "no dict observations"
+        raise _RunError(f"{env_id} gives {what}, the policy reads {obs.kind} observations")
+    if set(entries) != set(obs.keys):
+        raise _RunError(
+            f"{env_id} observes keys {sorted(entries)}, the policy reads {sorted(obs.keys)}"
+        )
+    for key, spec in obs.keys.items():
+        shape = getattr(entries[key], "shape", None)
+        if shape is not None and tuple(shape) != spec.shape:
+            raise _RunError(
+                f"{env_id} observes {key!r} of shape {tuple(shape)}, the policy reads {spec.shape}"
+            )
 
 
 if __name__ == "__main__":

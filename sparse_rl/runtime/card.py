@@ -6,6 +6,10 @@ lengths, bounds, model file hashes) and fails with a ``CardError`` that names th
 are checked in the dtype the runtime computes with (float32 for commands and normalized
 observations), since a bound that is finite in JSON can still be ``inf`` on the robot. The
 ``policy``, ``sparsity`` and ``provenance`` sections are informational and kept as given.
+
+Version 2 added ``action.kind`` (``box``, ``discrete``, ``multi_discrete``, ``multi_binary``) and
+``dict`` observations; a version 1 card (``Box`` actions, vector or pixel observations) is still
+read, as a ``box`` card.
 """
 
 from __future__ import annotations
@@ -24,13 +28,36 @@ from sparse_rl.validation import ConfigError, check_int
 
 CARD_FILE = "card.json"
 CARD_FORMAT = "sparse-rl-policy-card"
-CARD_VERSION = 1
+CARD_VERSION = 2
+#: The card versions this runtime reads.
+CARD_VERSIONS = (1, 2)
 
-OBSERVATION_KINDS = ("vector", "pixels")
-#: The model input dtype each observation kind must declare.
+OBSERVATION_KINDS = ("vector", "pixels", "dict")
+#: What each entry of a ``dict`` observation is.
+KEY_KINDS = ("vector", "pixels")
+#: The model input dtype each observation kind (and dict entry kind) must declare.
 OBSERVATION_DTYPES = {"vector": "float32", "pixels": "uint8"}
-ACTION_OUTPUTS = ("squashed", "raw")
+ACTION_KINDS = ("box", "discrete", "multi_discrete", "multi_binary")
+#: What the graph outputs, per action kind: for ``box`` the action, ``squashed`` (tanh output,
+#: rescaled to the bounds) or ``raw`` (clipped); otherwise the scores the action is chosen from,
+#: ``logits`` (PPO/A2C) or ``q_values`` (DQN). The runtime takes the argmax of the Q-values, of
+#: the softmax of the logits (per branch for ``multi_discrete``), and 1 where the sigmoid of a
+#: ``multi_binary`` logit is > 0.5: SB3's deterministic actions, in float32 as SB3 computes them.
+ACTION_OUTPUTS = {
+    "box": ("squashed", "raw"),
+    "discrete": ("logits", "q_values"),
+    "multi_discrete": ("logits",),
+    "multi_binary": ("logits",),
+}
+_ACTION_KEYS = {
+    "box": ("shape", "low", "high", "output", "safe_action"),
+    "discrete": ("n", "output", "safe_action"),
+    "multi_discrete": ("nvec", "output", "safe_action"),
+    "multi_binary": ("n", "output", "safe_action"),
+}
 ACTIVATIONS = ("relu", "tanh", "identity")
+#: The most choices (``n``, each ``nvec`` entry) an action may have: indices fit int32.
+MAX_CHOICES = 2**31 - 1
 
 #: The largest finite float32: commands and normalized observations are computed in float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -45,11 +72,14 @@ class CardError(ValueError):
 
 @dataclass(frozen=True)
 class OnnxFile:
-    """The ONNX model: absolute path, expected hash, input and output tensor names."""
+    """The ONNX model: absolute path, expected hash, input and output tensor names.
+
+    ``input`` is one name, or for ``dict`` observations a mapping observation key -> input name.
+    """
 
     path: Path
     sha256: str
-    input: str
+    input: str | Mapping[str, str]
     output: str
 
 
@@ -74,8 +104,26 @@ class Normalization:
 
 
 @dataclass(frozen=True)
+class KeySpec:
+    """One entry of a ``dict`` observation: fed to the graph input of its own, not stacked.
+
+    ``low`` / ``high`` are the env's bounds per element (``None``: unbounded), for people and
+    checks of the env; the runtime does not clip to them (SB3 does not either).
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    dtype: str
+    low: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
 class ObservationSpec:
-    """What the model reads; for pixels the runtime stacks ``frame_stack`` frames itself."""
+    """What the model reads; for pixels the runtime stacks ``frame_stack`` frames itself.
+
+    ``dict`` observations have their entries in ``keys`` (and an empty ``shape`` / ``dtype``).
+    """
 
     kind: str
     shape: tuple[int, ...]
@@ -83,17 +131,35 @@ class ObservationSpec:
     frame_shape: tuple[int, ...]
     frame_stack: int
     normalization: Normalization | None
+    keys: Mapping[str, KeySpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """What the model returns and how it becomes a command in env units."""
+    """What the model returns and how it becomes a command in env units.
+
+    ``shape`` is the shape of one action as the env takes it: ``()`` for ``discrete``, one entry
+    per branch for ``multi_discrete`` and ``multi_binary``. ``low`` / ``high`` are ``box`` only.
+    ``nvec`` is the number of choices per branch: ``(n,)`` for ``discrete``, the env's ``nvec``
+    for ``multi_discrete``, ``()`` otherwise. ``safe_action`` is flat, integers for the discrete
+    kinds.
+    """
 
     shape: tuple[int, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
     output: str
     safe_action: tuple[float, ...]
+    kind: str = "box"
+    nvec: tuple[int, ...] = ()
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """What the graph returns per observation: one logit / Q-value per choice for the
+        discrete kinds (all branches' side by side), the action itself for ``box``."""
+        if self.kind in ("discrete", "multi_discrete"):
+            return (sum(self.nvec),)
+        return self.shape
 
 
 @dataclass(frozen=True)
@@ -122,12 +188,14 @@ class PolicyCard:
                 f"observation: pixels, frames {list(obs.frame_shape)} {obs.dtype} x "
                 f"{obs.frame_stack} stacked -> model input {list(obs.shape)}"
             )
+        elif obs.kind == "dict":
+            entries = ", ".join(
+                f"{k}: {spec.kind} {list(spec.shape)} {spec.dtype}" for k, spec in obs.keys.items()
+            )
+            lines.append(f"observation: dict {{{entries}}}")
         else:
             lines.append(f"observation: vector {list(obs.shape)} {obs.dtype}, {norm}")
-        lines.append(
-            f"action: {list(act.shape)} {act.output}, low {_fmt(act.low)}, high {_fmt(act.high)},"
-            f" safe {_fmt(act.safe_action)}"
-        )
+        lines.append(f"action: {_describe_action(act)}")
         files = [self.onnx.path.name] + ([self.numpy.path.name] if self.numpy else [])
         lines.append(f"files: {', '.join(files)} (sha256 verified)")
         prov = self.provenance
@@ -166,20 +234,20 @@ def parse_card(raw: Any, directory: str | Path) -> PolicyCard:
     if card["format"] != CARD_FORMAT:
         raise _error(f"format must be {CARD_FORMAT!r}, got {card['format']!r}")
     version = card["version"]
-    if type(version) is not int or version != CARD_VERSION:
+    if type(version) is not int or version not in CARD_VERSIONS:
         raise _error(
-            f"version {version!r} is not supported by this runtime (it reads version "
-            f"{CARD_VERSION}); use the sparse-rl release that exported it"
+            f"version {version!r} is not supported by this runtime (it reads versions "
+            f"{', '.join(map(str, CARD_VERSIONS))}); use the sparse-rl release that exported it"
         )
-    observation = _observation(_section(card["observation"], "observation"))
-    action = _action(_section(card["action"], "action"))
-    onnx, numpy = _files(_section(card["files"], "files"), directory)
+    observation = _observation(_section(card["observation"], "observation"), version)
+    action = _action(_section(card["action"], "action"), version)
+    onnx, numpy = _files(_section(card["files"], "files"), directory, observation)
     if numpy is not None and observation.kind != "vector":
         raise _error("files.numpy is only supported for vector observations")
     sparsity = card.get("sparsity")
     return PolicyCard(
         directory=directory,
-        version=CARD_VERSION,
+        version=version,
         onnx=onnx,
         numpy=numpy,
         observation=observation,
@@ -202,10 +270,16 @@ def sha256_file(path: Path) -> str:
 # ---------------------------------------------------------------------------------- sections
 
 
-def _observation(obs: dict[str, Any]) -> ObservationSpec:
-    keys = ("kind", "shape", "dtype", "frame_shape", "frame_stack", "normalization")
-    _check_keys(obs, "observation", keys)
-    kind = _choice(obs["kind"], "observation.kind", OBSERVATION_KINDS)
+def _observation(obs: dict[str, Any], version: int) -> ObservationSpec:
+    kinds = OBSERVATION_KINDS if version >= 2 else ("vector", "pixels")
+    if obs.get("kind") == "dict":
+        _check_keys(obs, "observation", ("kind", "keys"))
+    else:
+        keys = ("kind", "shape", "dtype", "frame_shape", "frame_stack", "normalization")
+        _check_keys(obs, "observation", keys)
+    kind = _choice(obs["kind"], "observation.kind", kinds)
+    if kind == "dict":
+        return _dict_observation(_section(obs["keys"], "observation.keys"))
     dtype = _choice(
         obs["dtype"], "observation.dtype", tuple(sorted(set(OBSERVATION_DTYPES.values())))
     )
@@ -246,6 +320,41 @@ def _observation(obs: dict[str, Any]) -> ObservationSpec:
     return ObservationSpec(kind, shape, dtype, frame_shape, frame_stack, normalization)
 
 
+def _dict_observation(keys: dict[str, Any]) -> ObservationSpec:
+    if not keys:
+        raise _error("observation.keys must name at least one observation entry")
+    specs = {}
+    for key, entry in keys.items():
+        f = f"observation.keys.{key}"
+        if not key:
+            raise _error("observation.keys must not have an empty key")
+        spec = _section(entry, f)
+        _check_keys(spec, f, ("kind", "shape", "dtype", "low", "high"))
+        kind = _choice(spec["kind"], f"{f}.kind", KEY_KINDS)
+        dtype = _choice(
+            spec["dtype"], f"{f}.dtype", tuple(sorted(set(OBSERVATION_DTYPES.values())))
+        )
+        if dtype != OBSERVATION_DTYPES[kind]:
+            raise _error(
+                f"{f}.dtype is {dtype!r} but {kind} entries must be {OBSERVATION_DTYPES[kind]!r}"
+            )
+        shape = _shape(spec["shape"], f"{f}.shape")
+        if kind == "pixels" and len(shape) != 3:
+            raise _error(f"{f}.shape {list(shape)} must be (C, H, W) for pixels")
+        size = math.prod(shape)
+        low = _bounds(spec["low"], f"{f}.low", size, f"{f}.shape {list(shape)}")
+        high = _bounds(spec["high"], f"{f}.high", size, f"{f}.shape {list(shape)}")
+        for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
+            if lo is not None and hi is not None and not lo <= hi:
+                raise _error(f"{f}.low must be <= {f}.high (index {i}: {lo!r} > {hi!r})")
+            if kind == "pixels" and not (
+                lo is not None and hi is not None and 0 <= lo <= hi <= 255
+            ):
+                raise _error(f"{f}.low and .high must lie in [0, 255] for uint8 pixels (index {i})")
+        specs[key] = KeySpec(kind, shape, dtype, low, high)
+    return ObservationSpec("dict", (), "", (), 1, None, specs)
+
+
 def _normalization(norm: dict[str, Any], shape: tuple[int, ...]) -> Normalization:
     f = "observation.normalization"
     _check_keys(norm, f, ("mean", "var", "epsilon", "clip"))
@@ -271,14 +380,50 @@ def _normalization(norm: dict[str, Any], shape: tuple[int, ...]) -> Normalizatio
     return Normalization(mean, var, epsilon, clip)
 
 
-def _action(act: dict[str, Any]) -> ActionSpec:
-    _check_keys(act, "action", ("shape", "low", "high", "output", "safe_action"))
+def _action(act: dict[str, Any], version: int) -> ActionSpec:
+    if version == 1:  # before action.kind: Box actions only
+        _check_keys(act, "action", _ACTION_KEYS["box"])
+        return _box_action(act)
+    if "kind" not in act:
+        raise _error("missing action.kind")
+    kind = _choice(act["kind"], "action.kind", ACTION_KINDS)
+    _check_keys(act, "action", ("kind", *_ACTION_KEYS[kind]))
+    if kind == "box":
+        return _box_action(act)
+    output = _choice(act["output"], "action.output", ACTION_OUTPUTS[kind])
+    safe = act["safe_action"]
+    if kind == "discrete":
+        n = _choices(act["n"], "action.n")
+        index = _index(safe, "action.safe_action", n, f"action.n = {n}")
+        return ActionSpec((), (), (), output, (index,), kind, (n,))
+    if kind == "multi_discrete":
+        nvec = _shape(act["nvec"], "action.nvec")
+        for i, n in enumerate(nvec):
+            _choices(n, f"action.nvec[{i}]")
+        whys = [f"action.nvec[{i}] = {n}" for i, n in enumerate(nvec)]
+        size, what = len(nvec), "branches (action.nvec)"
+    else:
+        size, nvec = _choices(act["n"], "action.n"), ()
+        whys, what = ["multi_binary entries are 0 or 1"] * size, "entries (action.n)"
+    if not isinstance(safe, list):
+        raise _error(f"action.safe_action must be a list of integers, got {type(safe).__name__}")
+    if len(safe) != size:
+        raise _error(f"action.safe_action has {len(safe)} values but the action has {size} {what}")
+    choices = nvec or (2,) * size
+    indices = tuple(
+        _index(v, f"action.safe_action[{i}]", c, why)
+        for i, (v, c, why) in enumerate(zip(safe, choices, whys, strict=True))
+    )
+    return ActionSpec((size,), (), (), output, indices, kind, nvec)
+
+
+def _box_action(act: dict[str, Any]) -> ActionSpec:
     shape = _shape(act["shape"], "action.shape")
     size = math.prod(shape)
     need = f"action.shape {list(shape)}"
     low = _floats(act["low"], "action.low", size, need)
     high = _floats(act["high"], "action.high", size, need)
-    output = _choice(act["output"], "action.output", ACTION_OUTPUTS)
+    output = _choice(act["output"], "action.output", ACTION_OUTPUTS["box"])
     safe = _floats(act["safe_action"], "action.safe_action", size, need)
     why = "commands are computed in float32"
     low32 = [_float32(v, f"action.low[{i}]", why) for i, v in enumerate(low)]
@@ -307,13 +452,15 @@ def _action(act: dict[str, Any]) -> ActionSpec:
     return ActionSpec(shape, low, high, output, safe)
 
 
-def _files(files: dict[str, Any], directory: Path) -> tuple[OnnxFile, NumpyFile | None]:
+def _files(
+    files: dict[str, Any], directory: Path, observation: ObservationSpec
+) -> tuple[OnnxFile, NumpyFile | None]:
     _check_keys(files, "files", ("onnx",), ("numpy", "torchscript"))
     onnx_entry = _section(files["onnx"], "files.onnx")
     _check_keys(onnx_entry, "files.onnx", ("path", "sha256", "input", "output"))
     onnx = OnnxFile(
         *_model_file(onnx_entry, "files.onnx", directory),
-        input=_str(onnx_entry["input"], "files.onnx.input"),
+        input=_onnx_input(onnx_entry["input"], observation),
         output=_str(onnx_entry["output"], "files.onnx.output"),
     )
     if "torchscript" in files:  # the runtime never loads TorchScript; only its shape is checked
@@ -337,6 +484,26 @@ def _files(files: dict[str, Any], directory: Path) -> tuple[OnnxFile, NumpyFile 
             ),
         )
     return onnx, numpy
+
+
+def _onnx_input(value: Any, observation: ObservationSpec) -> str | dict[str, str]:
+    """One input name, or for dict observations an object: observation key -> input name."""
+    f = "files.onnx.input"
+    if observation.kind != "dict":
+        return _str(value, f)
+    if not isinstance(value, dict):
+        raise _error(
+            f"{f} must be an object mapping each observation key to a graph input for dict "
+            f"observations, got {value!r}"
+        )
+    if set(value) != set(observation.keys):
+        raise _error(
+            f"{f} maps {sorted(value)} but observation.keys has {sorted(observation.keys)}"
+        )
+    names = {key: _str(name, f"{f}.{key}") for key, name in value.items()}
+    if len(set(names.values())) != len(names):
+        raise _error(f"{f} gives two observation keys the same graph input: {names}")
+    return names
 
 
 def _model_file(entry: dict[str, Any], f: str, directory: Path) -> tuple[Path, str]:
@@ -415,6 +582,38 @@ def _shape(value: Any, f: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _choices(value: Any, f: str) -> int:
+    """A number of choices (or of entries): the graph returns one score for each."""
+    n = _int(value, f, minimum=1)
+    if n > MAX_CHOICES:
+        raise _error(f"{f} = {n} is more than {MAX_CHOICES} (one model output each)")
+    return n
+
+
+def _index(value: Any, f: str, n: int, why: str) -> int:
+    """An action index in ``[0, n)``: a JSON integer (not a bool or a float)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise _error(f"{f} must be an integer in [0, {n}) ({why}), got {value!r}")
+    return value
+
+
+def _bounds(value: Any, f: str, size: int, need: str) -> tuple[float | None, ...]:
+    """Observation bounds: one number (or ``null``: unbounded) for all elements, or one each."""
+    if not isinstance(value, list):
+        return (_bound(value, f),) * size
+    if len(value) != size:
+        raise _error(f"{f} has {len(value)} values but {need} needs {size}")
+    return tuple(_bound(v, f"{f}[{i}]") for i, v in enumerate(value))
+
+
+def _bound(value: Any, f: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _error(f"{f} must be a finite number or null (unbounded), got {value!r}")
+    return float(value)
+
+
 def _float(value: Any, f: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _error(f"{f} must be a finite number, got {value!r}")
@@ -444,6 +643,21 @@ def _floats(value: Any, f: str, size: int, need: str) -> tuple[float, ...]:
     if len(value) != size:
         raise _error(f"{f} has {len(value)} values but {need} needs {size}")
     return tuple(_float(v, f"{f}[{i}]") for i, v in enumerate(value))
+
+
+def _describe_action(act: ActionSpec) -> str:
+    safe = _fmt(act.safe_action)
+    if act.kind == "discrete":
+        return (
+            f"discrete, {act.nvec[0]} choices (argmax of {act.output}), safe {act.safe_action[0]}"
+        )
+    if act.kind == "multi_discrete":
+        return f"multi_discrete, nvec {list(act.nvec)} (argmax of logits per branch), safe {safe}"
+    if act.kind == "multi_binary":
+        return f"multi_binary, {act.shape[0]} entries (1 where sigmoid(logit) > 0.5), safe {safe}"
+    return (
+        f"{list(act.shape)} {act.output}, low {_fmt(act.low)}, high {_fmt(act.high)}, safe {safe}"
+    )
 
 
 def _fmt(values: tuple[float, ...], limit: int = 6) -> str:

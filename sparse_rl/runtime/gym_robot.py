@@ -6,6 +6,7 @@ only in ``GymRobot.from_id``; a robot computer without gymnasium can still impor
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,10 @@ class GymRobot:
         convention), so a run from a fixed seed is reproducible.
     :param frame_stack: for pixel envs that stack ``k`` frames themselves (``(C*k, H, W)``):
         ``read_observation`` returns only the newest frame, since the runtime keeps the stack.
+
+    Dict observations are passed on as a dict of arrays; actions go to ``env.step`` as the
+    policy gives them (an ``int64`` scalar for ``Discrete``, an integer array for
+    ``MultiDiscrete`` / ``MultiBinary``, float32 for ``Box``).
     """
 
     def __init__(self, env: Any, seed: int | None = None, frame_stack: int | None = None) -> None:
@@ -30,7 +35,7 @@ class GymRobot:
         self.episode_returns: list[float] = []
         self.safe_stops = 0
         self._seeded = False
-        self._obs: np.ndarray | None = None
+        self._obs: np.ndarray | dict[str, np.ndarray] | None = None
         self._return = 0.0
         self._done = True
         self._stopped = False
@@ -55,18 +60,20 @@ class GymRobot:
         seed = None if self._seeded else self.seed
         self._seeded = True
         obs, _ = self.env.reset(seed=seed)
-        self._obs = np.asarray(obs)
+        self._obs = _as_observation(obs)
         self._return = 0.0
         self._done = False
         self._stopped = False
         return self.read_observation()
 
-    def read_observation(self) -> np.ndarray:
+    def read_observation(self) -> Any:
         """The latest observation; the newest frame only when ``frame_stack`` is set."""
         if self._obs is None:
             raise RuntimeError("GymRobot.read_observation before reset()")
         if self.frame_stack is None:
             return self._obs
+        if isinstance(self._obs, dict):
+            raise ValueError("GymRobot(frame_stack=...) is for pixel envs, not dict observations")
         channels = self._obs.shape[0] // self.frame_stack
         return self._obs[-channels:]
 
@@ -77,7 +84,7 @@ class GymRobot:
         if self._done or self._stopped:
             return self._done
         obs, reward, terminated, truncated, _ = self.env.step(action)
-        self._obs = np.asarray(obs)
+        self._obs = _as_observation(obs)
         self._return += float(reward)
         if terminated or truncated:
             self._done = True
@@ -92,3 +99,10 @@ class GymRobot:
     def close(self) -> None:
         """Close the env."""
         self.env.close()
+
+
+def _as_observation(obs: Any) -> np.ndarray | dict[str, np.ndarray]:
+    """An env observation as the runtime takes it: an array, or a dict of arrays."""
+    if isinstance(obs, Mapping):
+        return {key: np.asarray(value) for key, value in obs.items()}
+    return np.asarray(obs)

@@ -3,7 +3,8 @@
 ``Policy.act`` is the control path, so it never raises on a bad observation: a robot that gets
 ``None`` from a camera driver or a NaN from a joint encoder should hold still (``safe_action``),
 not crash mid-motion. Everything around the model that SB3 did in Python — observation
-normalization, frame stacking, action rescaling and clipping — happens here, from the card.
+normalization, frame stacking, feeding each entry of a dict observation, action rescaling and
+clipping, choosing discrete actions from logits / Q-values — happens here, from the card.
 
 The ONNX backend needs onnxruntime; the numpy backend (MLP policies only) needs numpy alone and
 runs sparse layers in CSR.
@@ -16,16 +17,22 @@ import math
 import time
 import zipfile
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from .card import CardError, PolicyCard, load_card
+from .card import ActionSpec, CardError, PolicyCard, load_card
 from .csr import CSRMatrix, csr_linear
 
 BACKENDS = ("onnx", "numpy")
 LOGGER_NAME = "sparse_rl.runtime"
+
+#: The integer dtype of each discrete action kind, as gymnasium's spaces hold them.
+ACTION_DTYPES = {"discrete": np.int64, "multi_discrete": np.int64, "multi_binary": np.int8}
+#: What ``act`` takes: one array, or for dict observations one array per key.
+Observation = np.ndarray | Mapping[str, np.ndarray]
 
 #: Warn on each of the first few problems of a kind, then only on every ``_WARN_EVERY``-th.
 _WARN_FIRST = 5
@@ -71,7 +78,7 @@ class LatencyStats:
 
 
 class _Backend(Protocol):
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: Any) -> np.ndarray:
         """Model outputs for a batch of model inputs."""
         ...
 
@@ -99,39 +106,56 @@ class _OnnxBackend:
             )
         except Exception as exc:
             raise CardError(f"{name}: onnxruntime cannot load it ({exc})") from None
-        inputs = self.session.get_inputs()
+        inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = [o.name for o in self.session.get_outputs()]
-        if len(inputs) != 1 or inputs[0].name != card.onnx.input:
-            found = [i.name for i in inputs]
+        obs = card.observation
+        if isinstance(card.onnx.input, str):
+            feeds = {"": (card.onnx.input, obs.shape, obs.dtype, "observation")}
+        else:
+            feeds = {
+                key: (name, obs.keys[key].shape, obs.keys[key].dtype, f"observation.keys.{key}")
+                for key, name in card.onnx.input.items()
+            }
+        wanted = sorted(feed[0] for feed in feeds.values())
+        if sorted(inputs) != wanted:
             raise CardError(
-                f"card.json: files.onnx.input is {card.onnx.input!r} but {name} takes {found}"
+                f"card.json: files.onnx.input is {card.onnx.input!r} but {name} takes "
+                f"{list(inputs)}"
             )
         if card.onnx.output not in outputs:
             raise CardError(
                 f"card.json: files.onnx.output is {card.onnx.output!r} but {name} returns {outputs}"
             )
-        expected = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}[card.observation.dtype]
-        if inputs[0].type != expected:
-            raise CardError(
-                f"card.json: observation.dtype is {card.observation.dtype!r} but {name} "
-                f"takes {inputs[0].type}"
-            )
-        _check_input_shape(card, list(inputs[0].shape))
-        self._input, self._output = card.onnx.input, card.onnx.output
+        for input_name, shape, dtype, field in feeds.values():
+            graph_input = inputs[input_name]
+            expected = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}[dtype]
+            if graph_input.type != expected:
+                raise CardError(
+                    f"card.json: {field}.dtype is {dtype!r} but {name} takes {graph_input.type}"
+                    + (f" at {input_name!r}" if field != "observation" else "")
+                )
+            _check_input_shape(shape, list(graph_input.shape), field, input_name, name)
+        self._feeds = {key: name for key, (name, *_) in feeds.items()}
+        self._output = card.onnx.output
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run([self._output], {self._input: x})[0]
+    def run(self, x: Any) -> np.ndarray:
+        if isinstance(x, np.ndarray):
+            feed = {self._feeds[""]: x}
+        else:
+            feed = {name: x[key] for key, name in self._feeds.items()}
+        return self.session.run([self._output], feed)[0]
 
 
-def _check_input_shape(card: PolicyCard, declared: list[Any]) -> None:
-    """The graph's input must be ``(batch, *observation.shape)``; a mismatch is the card's fault.
+def _check_input_shape(
+    shape: tuple[int, ...], declared: list[Any], field: str, input_name: str, file: str
+) -> None:
+    """The graph's input must be ``(batch, *shape)``; a mismatch is the card's fault.
 
     Symbolic dimensions (strings, ``None``) fit anything here: the probe run at load tries them.
     onnxruntime reports an unknown shape as ``[]``, which is left to the probe as well.
     """
     if not declared:
         return
-    shape = card.observation.shape
     fixed = [d if isinstance(d, int) else None for d in declared]
     fits = (
         len(fixed) == len(shape) + 1
@@ -142,8 +166,8 @@ def _check_input_shape(card: PolicyCard, declared: list[Any]) -> None:
         shown = ", ".join("?" if d is None else str(d) for d in declared)
         per_obs = ", ".join("?" if d is None else str(d) for d in declared[1:])
         raise CardError(
-            f"card.json: observation.shape {list(shape)} does not match {card.onnx.path.name}, "
-            f"whose input {card.onnx.input!r} is [{shown}], i.e. observations of shape "
+            f"card.json: {field}.shape {list(shape)} does not match {file}, "
+            f"whose input {input_name!r} is [{shown}], i.e. observations of shape "
             f"[{per_obs}] after the batch dimension; the card must give that shape"
         )
 
@@ -201,13 +225,14 @@ class _NumpyBackend:
                 weight = np.ascontiguousarray(w32.T)  # x @ w.T without a transpose per call
             self.layers.append((weight, b.astype(np.float32), act))
             width = w.shape[0]
-        if width != math.prod(card.action.shape):
+        outputs = card.action.output_shape
+        if width != math.prod(outputs):
             raise CardError(
-                f"{name}: the last layer has {width} outputs but action.shape "
-                f"{list(card.action.shape)} needs {math.prod(card.action.shape)}"
+                f"{name}: the last layer has {width} outputs but {_action_field(card)} needs "
+                f"{math.prod(outputs)}"
             )
         self.output_activation = spec.output_activation
-        self._batch_shape = card.action.shape
+        self._batch_shape = outputs
 
     def run(self, x: np.ndarray) -> np.ndarray:
         h = x.reshape(x.shape[0], -1).astype(np.float32, copy=False)
@@ -253,16 +278,19 @@ class Policy:
             numpy_backend = _NumpyBackend(self.card, csr_max_density, csr_min_width)
             self._backend = numpy_backend
             self.csr_layers = tuple(numpy_backend.csr_layers)
-        self._low = np.asarray(act.low, dtype=np.float32).reshape(act.shape)
-        self._high = np.asarray(act.high, dtype=np.float32).reshape(act.shape)
-        self._safe = np.asarray(act.safe_action, dtype=np.float32).reshape(act.shape)
+        if act.kind == "box":
+            self._low = np.asarray(act.low, dtype=np.float32).reshape(act.shape)
+            self._high = np.asarray(act.high, dtype=np.float32).reshape(act.shape)
+        self._action_dtype = np.dtype(ACTION_DTYPES.get(act.kind, np.float32))
+        #: an ``int64`` scalar for discrete actions, an array otherwise
+        self._safe: Any = np.asarray(act.safe_action, self._action_dtype).reshape(act.shape)[()]
         self._norm: tuple[np.ndarray, np.ndarray, float] | None = None
         if obs.normalization is not None:
             n = obs.normalization
             mean = np.asarray(n.mean, dtype=np.float64).reshape(obs.shape)
             std = np.sqrt(np.asarray(n.var, dtype=np.float64).reshape(obs.shape) + n.epsilon)
             self._norm = (mean, std, n.clip)
-        self._model_dtype = np.dtype(obs.dtype)
+        self._model_dtype = np.dtype(obs.dtype or np.float32)  # "" for dict observations
         self._stack = np.zeros((1, *obs.shape), dtype=self._model_dtype)
         self._stack_filled = False
         self._warned: dict[str, int] = {}
@@ -275,20 +303,32 @@ class Policy:
 
     @property
     def safe_action(self) -> np.ndarray:
-        """The card's hold command (a copy), in env units."""
+        """The card's hold command (a copy), in env units (an ``int64`` scalar for discrete)."""
         return self._safe.copy()
 
     @property
     def observation_shape(self) -> tuple[int, ...]:
-        """What ``act`` takes: one frame for pixel policies, the vector otherwise."""
+        """What ``act`` takes: one frame for pixel policies, the vector otherwise; ``()`` for
+        dict observations, whose entries ``card.observation.keys`` gives."""
         return self.card.observation.frame_shape
+
+    def zero_observation(self) -> Observation:
+        """An all-zero observation as ``act`` takes it (one frame; a dict for dict policies)."""
+        obs = self.card.observation
+        if obs.kind == "dict":
+            return {k: np.zeros(spec.shape, spec.dtype) for k, spec in obs.keys.items()}
+        return np.zeros(obs.frame_shape, dtype=obs.dtype)
 
     def reset(self) -> None:
         """Start an episode: the next valid frame fills the whole frame stack."""
         self._stack_filled = False
 
     def act(self, observation: Any) -> np.ndarray:
-        """The command for one observation (no batch dim), float32 in env units.
+        """The command for one observation (no batch dim), in env units.
+
+        ``Box``: float32 array. ``Discrete``: an ``int64`` scalar. ``MultiDiscrete``: ``int64``
+        array, one index per branch. ``MultiBinary``: ``int8`` array of 0/1. A dict observation
+        is a mapping with exactly the card's keys, each array of its entry's shape.
 
         An observation with the wrong type, shape or dtype, or a non-finite value, gets the
         card's ``safe_action``, is counted in ``invalid_count`` and leaves the frame stack as it
@@ -306,14 +346,20 @@ class Policy:
         self.latency.record(time.perf_counter() - start)
         return action
 
-    def act_batch(self, observations: np.ndarray) -> np.ndarray:
+    def act_batch(self, observations: Observation) -> np.ndarray:
         """Commands for a batch of model inputs ``(B, *shape)``; for tests and benchmarks.
 
-        Pixel policies take whole stacked observations here (uint8), not single frames.
+        Pixel policies take whole stacked observations here (uint8), not single frames; dict
+        policies a mapping of ``(B, *shape)`` arrays, one per key.
 
         :raises ValueError: on a batch ``act`` would reject; this is not the control path.
         """
         obs = self.card.observation
+        if obs.kind == "dict":
+            try:
+                return self._actions(self._backend.run(self._dict_input(observations, batch=True)))
+            except _Invalid as exc:
+                raise ValueError(f"observations: {exc}") from None
         if not isinstance(observations, np.ndarray):
             raise ValueError(f"observations must be a numpy array, got {type(observations)}")
         if _masked(observations):
@@ -338,9 +384,11 @@ class Policy:
 
     # ------------------------------------------------------------------ internals
 
-    def _model_input(self, observation: Any) -> np.ndarray:
+    def _model_input(self, observation: Any) -> Any:
         """Validate one observation and turn it into a batch-of-one model input."""
         obs = self.card.observation
+        if obs.kind == "dict":
+            return self._dict_input(observation, batch=False)
         if not isinstance(observation, np.ndarray):
             raise _Invalid(f"expected a numpy array, got {type(observation).__name__}")
         if _masked(observation):
@@ -369,6 +417,48 @@ class Policy:
             raise _Invalid("NaN or inf in the observation")
         return self._normalize(x)
 
+    def _dict_input(self, observation: Any, batch: bool) -> dict[str, np.ndarray]:
+        """Check a dict observation entry by entry; the model inputs, one per key.
+
+        Exactly the card's keys; each entry a plain (unmasked) array of its shape: uint8 for
+        pixel entries, finite floating point for vectors (fed as float32). With ``batch`` each
+        entry has a leading batch dimension, the same for all.
+        """
+        keys = self.card.observation.keys
+        if not isinstance(observation, Mapping):
+            raise _Invalid(f"expected a dict of arrays, got {type(observation).__name__}")
+        if set(observation) != set(keys):
+            missing = sorted(set(keys) - set(observation), key=str)
+            extra = sorted(set(observation) - set(keys), key=str)
+            raise _Invalid(f"keys differ from the card's: missing {missing}, unexpected {extra}")
+        inputs, sizes = {}, set()
+        for key, spec in keys.items():
+            x = observation[key]
+            if not isinstance(x, np.ndarray):
+                raise _Invalid(f"{key!r}: expected a numpy array, got {type(x).__name__}")
+            if _masked(x):
+                raise _Invalid(f"{key!r}: masked entries (missing data)")
+            x = np.asarray(x)
+            shape = x.shape[1:] if batch else x.shape
+            if shape != spec.shape or (batch and x.ndim == 0):
+                need = f"(B, *{spec.shape})" if batch else f"{spec.shape}"
+                raise _Invalid(f"{key!r}: shape {x.shape} != {need}")
+            if spec.kind == "pixels":
+                if x.dtype != np.uint8:
+                    raise _Invalid(f"{key!r}: pixel entries must be uint8, got {x.dtype}")
+            else:
+                if x.dtype.kind != "f":
+                    raise _Invalid(f"{key!r}: must be floating point, got {x.dtype}")
+                with np.errstate(over="ignore"):  # beyond float32's range becomes inf: rejected
+                    x = x.astype(np.float32)
+                if not np.isfinite(x).all():
+                    raise _Invalid(f"{key!r}: NaN or inf")
+            inputs[key] = x if batch else x[None]
+            sizes.add(inputs[key].shape[0])
+        if len(sizes) > 1:
+            raise _Invalid(f"entries have different batch sizes {sorted(sizes)}")
+        return inputs
+
     def _normalize(self, x: np.ndarray) -> np.ndarray:
         """``clip((x - mean) / sqrt(var + eps), -clip, clip)`` as float32, as VecNormalize does."""
         if self._norm is None:
@@ -378,18 +468,25 @@ class Policy:
             return np.clip((x - mean) / std, -clip, clip).astype(np.float32)
 
     def _actions(self, outputs: np.ndarray) -> np.ndarray:
-        """Model outputs ``(B, *action)`` to commands: rescale, clip, replace non-finite rows.
+        """Model outputs ``(B, *outputs)`` to commands; non-finite rows get the safe action.
 
-        A row is replaced when the model output is non-finite (an inf would otherwise be
-        clipped to a bound) or when the command is, so no NaN ever reaches the robot.
+        ``box``: rescale and clip; a row is replaced when the model output is non-finite (an
+        inf would otherwise be clipped to a bound) or when the command is, so no NaN ever
+        reaches the robot. Discrete kinds: see ``_choose``; a row with any non-finite output is
+        replaced.
         """
+        act = self.card.action
         with np.errstate(over="ignore", invalid="ignore"):
-            a = np.asarray(outputs, dtype=np.float32).reshape(-1, *self._safe.shape)
+            a = np.asarray(outputs, dtype=np.float32).reshape(-1, *act.output_shape)
             model_finite = _finite_rows(a)
-            if self.card.action.output == "squashed":
-                a = self._low + 0.5 * (a + 1.0) * (self._high - self._low)
-            a = np.clip(a, self._low, self._high).astype(np.float32)
-        finite = model_finite & _finite_rows(a)
+            if act.kind == "box":
+                if act.output == "squashed":
+                    a = self._low + 0.5 * (a + 1.0) * (self._high - self._low)
+                a = np.clip(a, self._low, self._high).astype(np.float32)
+                finite = model_finite & _finite_rows(a)
+            else:
+                a = _choose(a, act).astype(self._action_dtype)
+                finite = model_finite
         if not finite.all():
             bad = int((~finite).sum())
             self.nonfinite_action_count += bad
@@ -409,7 +506,12 @@ class Policy:
     def _check_output_shape(self) -> None:
         """Run one neutral input so a model/card mismatch fails at load, not on the robot."""
         obs, act = self.card.observation, self.card.action
-        probe = np.zeros((1, *obs.shape), dtype=self._model_dtype)
+        probe: Any = (
+            {k: np.zeros((1, *spec.shape), spec.dtype) for k, spec in obs.keys.items()}
+            if obs.kind == "dict"
+            else np.zeros((1, *obs.shape), dtype=self._model_dtype)
+        )
+        what = "observation.keys" if obs.kind == "dict" else f"observation.shape {list(obs.shape)}"
         name = self.card.onnx.path.name if self.backend == "onnx" else "the numpy MLP"
         try:
             out = np.asarray(self._backend.run(probe))
@@ -418,14 +520,53 @@ class Policy:
         except Exception as exc:  # e.g. a symbolic dimension the graph cannot take after all
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CardError(
-                f"card.json: {name} fails on a zero observation of observation.shape "
-                f"{list(obs.shape)} ({first}); the card does not describe this model"
+                f"card.json: {name} fails on a zero observation of {what} ({first}); the card "
+                "does not describe this model"
             ) from None
-        if out.shape != (1, *act.shape):
+        if out.shape != (1, *act.output_shape):
             raise CardError(
-                f"card.json: {name} returns shape {out.shape} but action.shape "
-                f"{list(act.shape)} needs {(1, *act.shape)}"
+                f"card.json: {name} returns shape {out.shape} but {_action_field(self.card)} "
+                f"needs {(1, *act.output_shape)}"
             )
+
+
+def _action_field(card: PolicyCard) -> str:
+    """The card field that fixes the model's output width, with its value, for errors."""
+    act = card.action
+    if act.kind == "discrete":
+        return f"action.n {act.nvec[0]}"
+    if act.kind == "multi_discrete":
+        return f"action.nvec {list(act.nvec)}"
+    if act.kind == "multi_binary":
+        return f"action.n {act.shape[0]}"
+    return f"action.shape {list(act.shape)}"
+
+
+def _choose(scores: np.ndarray, act: ActionSpec) -> np.ndarray:
+    """Discrete actions from ``(B, outputs)`` float32 scores, as SB3's deterministic ``predict``.
+
+    Q-values: their argmax. Logits: the argmax of their softmax (per branch), which SB3 takes
+    from ``Categorical.probs``; multi-binary logits: 1 where ``sigmoid`` > 0.5, i.e.
+    ``round(Bernoulli.probs)``. Computed in float32 the way torch does, so logits that differ by
+    less than float32 can tell apart tie as they do in SB3; ``np.argmax`` takes the first of
+    equal maxima, as ``torch.argmax`` does.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if act.kind == "multi_binary":
+            return 1.0 / (1.0 + np.exp(-scores)) > 0.5
+        branches = np.split(scores, np.cumsum(act.nvec)[:-1], axis=1)
+        if act.output == "logits":
+            branches = [_softmax(b) for b in branches]
+        chosen = np.stack([np.argmax(b, axis=1) for b in branches], axis=1)
+    return chosen[:, 0] if act.kind == "discrete" else chosen
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """torch's ``Categorical(logits=x).probs``: normalize by logsumexp, then softmax."""
+    peak = logits.max(axis=1, keepdims=True)
+    logits = logits - (peak + np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)))
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _masked(array: np.ndarray) -> bool:

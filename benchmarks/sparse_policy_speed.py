@@ -1,13 +1,15 @@
-"""Wall time of sparse SAC (90% ERK, RigL) vs dense SB3 SAC: same env, same steps, one run.
+"""Wall time of a sparse SB3 agent (90% ERK, RigL) vs the dense one: same env, same steps.
 
-Both use SB3's SAC defaults (2×256, batch 256) with ``Adam(fused=True)`` (our recommendation on
-CPU, see sparse_core_speed.md) on HalfCheetah-v5; the sparse one updates its topology every
-``--interval`` gradient steps (default 250, 4× more often than the RL default 1000, so update costs
-are not hidden). Dense and sparse alternate, starting order flipping per repeat, so both see the
-same machine load; the reported ratio is the median of the per-repeat ratios. Goal: <= 1.05.
+``--algo sac``: SB3's SAC defaults (2×256, batch 256) on HalfCheetah-v5. ``--algo dqn``: DQN on
+CartPole-v1 with 2×256 layers, batch 64, one gradient step per env step. Both use
+``Adam(fused=True)`` (our recommendation on CPU, see sparse_core_speed.md); the sparse one updates
+its topology every ``--interval`` gradient steps (default 250, 4× more often than the RL default
+1000, so update costs are not hidden). Dense and sparse alternate, starting order flipping per
+repeat, so both see the same machine load; the reported ratio is the median of the per-repeat
+ratios. Goal: <= 1.05.
 
-Run: ``python benchmarks/sparse_sac_speed.py`` (``--quick`` for a smoke run). Writes
-``benchmarks/results/sparse_sac_speed.{json,md}``.
+Run: ``python benchmarks/sparse_policy_speed.py --algo sac`` (``--quick`` for a smoke run).
+Writes ``benchmarks/results/sparse_<algo>_speed.{json,md}``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 from _machine import machine_info
-from stable_baselines3 import SAC
+from stable_baselines3 import DQN, SAC
 
 from sparse_rl import agents
 from sparse_rl import sparse_nets as sn
@@ -29,18 +31,29 @@ from sparse_rl import sparse_nets as sn
 RESULTS = Path(__file__).parent / "results"
 
 
-def time_learn(sparse: bool, steps: int, learning_starts: int, interval: int, seed: int) -> float:
-    policy_kwargs: dict[str, object] = {"optimizer_kwargs": {"fused": True}}
+#: algo -> (SB3 class, sparse policy, env id, extra arguments, net size).
+SETUPS = {
+    "sac": (SAC, "SparseSACPolicy", "HalfCheetah-v5", {}),
+    "dqn": (DQN, "SparseDQNPolicy", "CartPole-v1", {"batch_size": 64, "train_freq": 1}),
+}
+
+
+def time_learn(
+    algo: str, sparse: bool, steps: int, learning_starts: int, interval: int, seed: int
+) -> float:
+    cls, sparse_policy, env_id, extra = SETUPS[algo]
+    policy_kwargs: dict[str, object] = {"net_arch": [256, 256], "optimizer_kwargs": {"fused": True}}
     if sparse:
         policy_kwargs.update(
             density=0.1, distribution="erk", updater=sn.RigL(interval=interval, drop_fraction=0.3)
         )
-    model = SAC(
-        agents.SparseSACPolicy if sparse else "MlpPolicy",
-        gym.make("HalfCheetah-v5"),
+    model = cls(
+        getattr(agents, sparse_policy) if sparse else "MlpPolicy",
+        gym.make(env_id),
         learning_starts=learning_starts,
         policy_kwargs=policy_kwargs,
         seed=seed,
+        **extra,
     )
     start = time.perf_counter()
     model.learn(steps)
@@ -49,6 +62,7 @@ def time_learn(sparse: bool, steps: int, learning_starts: int, interval: int, se
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--algo", choices=[*sorted(SETUPS), "all"], default="all")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--learning-starts", type=int, default=200)
     parser.add_argument("--interval", type=int, default=250)
@@ -59,12 +73,18 @@ def main() -> None:
     if args.quick:
         args.steps, args.learning_starts, args.repeats = 300, 100, 2
     torch.set_num_threads(args.threads)
+    for algo in sorted(SETUPS) if args.algo == "all" else [args.algo]:
+        measure(algo, args)
+
+
+def measure(algo: str, args: argparse.Namespace) -> None:
+    """Alternate dense and sparse runs of ``algo``; write its results unless ``--quick``."""
     times: dict[str, list[float]] = {"dense": [], "sparse": []}
     for repeat in range(args.repeats):
         order = ("dense", "sparse") if repeat % 2 == 0 else ("sparse", "dense")
         for variant in order:
             seconds = time_learn(
-                variant == "sparse", args.steps, args.learning_starts, args.interval, repeat
+                algo, variant == "sparse", args.steps, args.learning_starts, args.interval, repeat
             )
             times[variant].append(seconds)
         print(
@@ -74,7 +94,7 @@ def main() -> None:
     updates = args.steps - args.learning_starts
     result = {
         "machine": machine_info(),
-        "settings": vars(args),
+        "settings": {**vars(args), "algo": algo},
         "seconds": times,
         "ratios": ratios,
         "ratio_median": statistics.median(ratios),
@@ -82,22 +102,26 @@ def main() -> None:
         "sparse_updates_per_second": updates / statistics.median(times["sparse"]),
     }
     m = result["machine"]
+    name, env_id = algo.upper(), SETUPS[algo][2]
+    settings = (
+        "SB3 SAC defaults" if algo == "sac" else "DQN, batch 64, one gradient step per env step"
+    )
     md = [
-        "# Sparse SAC vs dense SB3 SAC: wall time (HalfCheetah-v5)",
+        f"# Sparse {name} vs dense SB3 {name}: wall time ({env_id})",
         "",
         f"Command: `{m['command']}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
         f"{args.threads} torch thread(s); {m['date']}.",
         "",
         f"{args.steps} env steps each ({updates} gradient steps after {args.learning_starts} "
-        f"random ones), SB3 SAC defaults, `Adam(fused=True)`; sparse = 90% ERK, RigL 30% every "
+        f"random ones), {settings}, 2×256, `Adam(fused=True)`; sparse = 90% ERK, RigL 30% every "
         f"{args.interval} gradient steps; {args.repeats} repeats, order alternating.",
         "",
         "| | median seconds | gradient steps / s |",
         "|---|---|---|",
-        f"| dense SAC | {statistics.median(times['dense']):.2f} | "
+        f"| dense {name} | {statistics.median(times['dense']):.2f} | "
         f"{result['dense_updates_per_second']:.1f} |",
-        f"| sparse SAC | {statistics.median(times['sparse']):.2f} | "
+        f"| sparse {name} | {statistics.median(times['sparse']):.2f} | "
         f"{result['sparse_updates_per_second']:.1f} |",
         "",
         f"**sparse/dense = {result['ratio_median']:.3f}** (median of per-repeat ratios: "
@@ -106,8 +130,8 @@ def main() -> None:
         "",
     ]
     if not args.quick:
-        (RESULTS / "sparse_sac_speed.json").write_text(json.dumps(result, indent=1))
-        (RESULTS / "sparse_sac_speed.md").write_text("\n".join(md))
+        (RESULTS / f"sparse_{algo}_speed.json").write_text(json.dumps(result, indent=1))
+        (RESULTS / f"sparse_{algo}_speed.md").write_text("\n".join(md))
     print("\n".join(md))
 
 
