@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from reward_learning import ABLATIONS
+from reward_learning import ARMS as MAIN_ARMS
 
 from sparse_rl.reporting import bootstrap_mean_ci
 
-ARMS = (
-    "pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n",
-    "r2n-rigl", "r2n-density0.2", "r2n-nol1",
-)  # fmt: skip
+ARMS = (*MAIN_ARMS, *ABLATIONS)
 COLORS = {
+    "r2n-fanin4": "#17becf",
     "r2n-rigl": "#e377c2",
     "r2n-density0.2": "#8c564b",
     "r2n-nol1": "#bcbd22",
