@@ -64,6 +64,8 @@ class Evaluator:
                 f"modes: distraction modes apply to the visual algos; {config.algo!r} is "
                 "evaluated on its own env only."
             )
+        from sparse_rl.agents.rollouts import rollout_returns
+
         if self._env is None:
             self._env = make_env(config)
         returns = rollout_returns(model, self._env, episodes, seed)
@@ -102,21 +104,6 @@ def visual_eval_kwargs(config: RunConfig) -> dict[str, Any]:
     if config.env.videos is not None:
         kwargs["videos"] = config.env.videos
     return kwargs
-
-
-def rollout_returns(model: Any, env: Any, episodes: int, seed: int) -> list[float]:
-    """Undiscounted returns of ``episodes`` deterministic episodes, episode i reset with seed+i."""
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = bool(terminated or truncated)
-        returns.append(total)
-    return returns
 
 
 def load_run(run_dir: str | Path, env: Any = None) -> tuple[RunConfig, Any, str]:

@@ -401,12 +401,15 @@ def _result(run: SweepRun, action: Action, status: Status, **kw: Any) -> RunResu
 def _init_worker(threads: int) -> None:
     """Pin a worker's math libraries to ``threads`` threads, so parallel runs do not fight, and
     make it end with the sweep process (a killed sweep must not leave runs training unseen)."""
+    global _worker_threads
     _die_with_parent()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    import torch
+    _worker_threads = threads  # torch is pinned when a run imports it (_real_train)
 
-    torch.set_num_threads(threads)
+
+#: Threads a worker's runs use (set by :func:`_init_worker`; None outside a worker).
+_worker_threads: int | None = None
 
 
 def _die_with_parent() -> None:
@@ -439,8 +442,12 @@ def _train_one(
 
 def _real_train(config: RunConfig, run_dir: str, *, resume: bool) -> None:
     """``sparse_rl.training.train``, imported in the worker (it pulls in torch and SB3)."""
+    import torch
+
     from sparse_rl.training import train
 
+    if _worker_threads is not None:
+        torch.set_num_threads(_worker_threads)
     train(config, run_dir, resume=resume)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sparse_rl.agents.rollouts import rollout_returns
 from sparse_rl.agents.visual.masker import mask_quality
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -54,25 +55,21 @@ def evaluate_mode(
     """
     masker = _masker(model)
     env = envs.make_env(task, preset=mode, return_agent_mask=masker is not None, **env_kwargs)
-    returns, masks, agents, pictures = [], [], [], []
-    for episode in range(episodes):
-        obs, info = env.reset(seed=seed + episode)
-        done, total = False, 0.0
-        while not done:
-            if masker is not None:
-                mask = _last_frame_mask(model, obs)
-                masks.append(mask)
-                agents.append(info["agent_mask"])
-                if episode == 0 and len(pictures) < record_frames:
-                    frame = np.moveaxis(obs[-3:], 0, -1)
-                    shown = np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=-1)
-                    masked = (frame * mask[..., None]).astype(np.uint8)
-                    pictures.append(np.concatenate([frame, shown, masked], axis=1))
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
+    masks, agents, pictures = [], [], []
+
+    def score_mask(episode: int, obs: np.ndarray, info: dict[str, Any]) -> None:
+        mask = _last_frame_mask(model, obs)
+        masks.append(mask)
+        agents.append(info["agent_mask"])
+        if episode == 0 and len(pictures) < record_frames:
+            frame = np.moveaxis(obs[-3:], 0, -1)
+            shown = np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=-1)
+            masked = (frame * mask[..., None]).astype(np.uint8)
+            pictures.append(np.concatenate([frame, shown, masked], axis=1))
+
+    returns = rollout_returns(
+        model, env, episodes, seed, observe=None if masker is None else score_mask
+    )
     env.close()
     row: dict[str, float] = {"return_mean": float(np.mean(returns)),
                              "return_std": float(np.std(returns))}  # fmt: skip
