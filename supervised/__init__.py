@@ -1,5 +1,6 @@
-"""Supervised task modules on the sparse core: a training loop, shared metrics, and feature
-selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``).
+"""Supervised task modules on the sparse core: a training loop, shared metrics, feature
+selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``), and robustness
+and hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``).
 
 Depends on :mod:`sparse_rl.sparse_nets` (torch) only; the scikit-learn selectors need the
 ``supervised`` extra and are imported on first use, so ``import sparse_rl.supervised`` stays
@@ -12,8 +13,26 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from . import metrics
+from .adversarial import TEST_PGD, TRAIN_PGD, pgd_accuracy, pgd_attack
+from .corruptions import (
+    CORRUPTIONS,
+    KINDS,
+    SEVERITIES,
+    CorruptedDataset,
+    CorruptionBenchmark,
+    CorruptionReport,
+    corrupt,
+    item_seed,
+)
+from .hard_samples import (
+    early_el2n_scores,
+    el2n_scores,
+    hardest_subset,
+    random_subset,
+    subset_size,
+)
 from .importance import IMPORTANCES, input_attribution, input_degree, input_strength
-from .networks import mlp
+from .networks import mlp, small_cnn
 from .training import (
     SUPERVISED_SPARSITY,
     EpochRecord,
@@ -42,19 +61,37 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CORRUPTIONS",
     "IMPORTANCES",
+    "KINDS",
+    "SEVERITIES",
     "SUPERVISED_SPARSITY",
+    "TEST_PGD",
+    "TRAIN_PGD",
+    "CorruptedDataset",
+    "CorruptionBenchmark",
+    "CorruptionReport",
     "EpochRecord",
     "History",
     "QuickSelection",
     "SparseFeatureSelector",
+    "corrupt",
+    "early_el2n_scores",
+    "el2n_scores",
     "evaluate",
     "fit",
+    "hardest_subset",
     "input_attribution",
     "input_degree",
     "input_strength",
+    "item_seed",
     "metrics",
     "mlp",
+    "pgd_accuracy",
+    "pgd_attack",
+    "random_subset",
+    "small_cnn",
     "stopping_updater",
+    "subset_size",
     "training_sparsity",
 ]

@@ -273,7 +273,7 @@ def test_quickselection_rejects_attribution() -> None:
 
 def test_the_docs_quickstart_runs_verbatim(tmp_path: Path, monkeypatch) -> None:
     blocks = re.findall(r"^```python\n(.*?)^```", DOCS.read_text(encoding="utf-8"), re.M | re.S)
-    assert len(blocks) == 2
+    assert len(blocks) >= 3  # selectors, training loop, robustness: every one runs
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, str(DOCS), "exec"), {})
