@@ -29,29 +29,25 @@ Run (resumable, one thread per process; ``--jobs 2`` runs two processes)::
     python benchmarks/reward_learning.py report
 
 Rows go to ``results/reward_learning/rows.jsonl`` as they finish; ``report`` writes
-``results/reward_learning.{md,png}`` with 95% bootstrap intervals over seeds.
+``results/reward_learning.{md,png}`` with 95% bootstrap intervals over seeds. The rows, the runner
+and the command line are those of ``_offline.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import multiprocessing
 import os
-import shlex
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+import _offline as offline
 import numpy as np
 
-RESULTS = Path(__file__).parent / "results"
-OUT = RESULTS / "reward_learning"
+NAME = "reward_learning"
 ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
 ABLATIONS = ("r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4")
 STEPS = 600
@@ -63,16 +59,12 @@ SEEDS = (0, 1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
-class Cell:
+class Cell(offline.Cell):
     task: str
     noise: float
     labels: int
     arm: str
     seed: int
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}|{self.noise}|{self.labels}|{self.arm}|{self.seed}"
 
 
 def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = (*ARMS, *ABLATIONS)) -> list[Cell]:
@@ -218,67 +210,29 @@ def _pair_accuracy(reward: Any, d: dict[str, np.ndarray]) -> float:
     return float(((returns[1] > returns[0]) == (labels > 0.5))[strict].mean())
 
 
-def _worker(cells: list[Cell], path: Path) -> None:
-    os.environ["TQDM_DISABLE"] = "1"  # imitation's trainer always draws a progress bar
-    sys.path.insert(0, str(Path(__file__).parent))
-    for cell in cells:
-        row = run_cell(cell)
-        with path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(
-            f"{cell.key}: accuracy {row['accuracy']:.3f}, r {row['correlation']:.2f}, "
-            f"{row['seconds']:.0f} s",
-            flush=True,
-        )
+def describe(row: dict[str, Any]) -> str:
+    return f"accuracy {row['accuracy']:.3f}, r {row['correlation']:.2f}, {row['seconds']:.0f} s"
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def run(args: argparse.Namespace) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "rows.jsonl"
-    done = {Cell(**{k: r[k] for k in Cell.__dataclass_fields__}).key for r in read_rows(path)}
-    todo = [c for c in grid(args.seeds, args.arms) if c.key not in done]
-    print(f"{len(todo)} runs to do, {len(done)} done; rows go to {path}")
-    # Each process takes whole tasks in turn, so a task's episodes are collected once per process.
-    shards: list[list[Cell]] = [[] for _ in range(args.jobs)]
-    for i, cell in enumerate(sorted(todo, key=lambda c: (c.task, c.noise, c.labels, c.seed))):
-        shards[i % args.jobs].append(cell)
-    meta = OUT / "machine.json"
-    if not meta.exists():
-        from _machine import machine_info
-
-        meta.write_text(json.dumps(machine_info(), indent=1) + "\n")
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker, args=(s, path)) for s in shards if s]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if any(w.exitcode for w in workers):
-        sys.exit("a worker failed; re-run to resume")
+def cells(args: argparse.Namespace) -> list[Cell]:
+    """The grid's cells sorted by task: each process works through the tasks in turn."""
+    return sorted(grid(args.seeds, args.arms), key=lambda c: (c.task, c.noise, c.labels, c.seed))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    go = sub.add_parser("run", help="train every missing (cell, arm, seed); resumable")
-    go.add_argument("--jobs", type=int, default=2, help="processes, one thread each")
-    go.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    go.add_argument("--arms", nargs="+", default=[*ARMS, *ABLATIONS], choices=[*ARMS, *ABLATIONS])
-    sub.add_parser("report", help="write results/reward_learning.{md,png}")
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        run(args)
-    else:
-        from reward_learning_report import write_report
-
-        command = "python benchmarks/reward_learning.py " + shlex.join(argv or sys.argv[1:])
-        write_report(read_rows(OUT / "rows.jsonl"), RESULTS, command)
+    os.environ["TQDM_DISABLE"] = "1"  # imitation's trainer always draws a progress bar
+    offline.main(
+        argv,
+        NAME,
+        __doc__,
+        what="train every missing (cell, arm, seed)",
+        seeds=SEEDS,
+        choices={"arms": (*ARMS, *ABLATIONS)},
+        cells=cells,
+        run_cell=run_cell,
+        describe=describe,
+        quick=False,
+    )
 
 
 if __name__ == "__main__":

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from reward_learning import ABLATIONS
+from _offline import Rows, by_arm, ci, fmt, read_machine, save
+from reward_learning import ABLATIONS, NAME
 from reward_learning import ARMS as MAIN_ARMS
-
-from sparse_rl.reporting import bootstrap_mean_ci
 
 ARMS = (*MAIN_ARMS, *ABLATIONS)
 COLORS = {
@@ -27,30 +24,14 @@ COLORS = {
     "r2n-set": "#ff7f0e",
     "r2n": "#d62728",
 }
-REPS = 10_000
+Groups = dict[tuple, dict[str, Rows]]
 
 
-def _ci(values: Sequence[float]) -> tuple[float, float, float]:
-    v = np.asarray(values, dtype=float)[:, None]
-    low, high = bootstrap_mean_ci(v, REPS, seed=0)
-    return float(v.mean()), float(low[0]), float(high[0])
+def _groups(rows: Rows) -> Groups:
+    return by_arm(rows, lambda row: (row["task"], row["noise"], row["labels"]))
 
 
-def _fmt(values: Sequence[float], digits: int = 3) -> str:
-    if not values:
-        return "-"
-    mean, low, high = _ci(values)
-    return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
-def _groups(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, list[dict[str, Any]]]]:
-    out: dict[tuple, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        out[(row["task"], row["noise"], row["labels"])][row["arm"]].append(row)
-    return out
-
-
-def _table(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
+def _table(groups: Groups) -> list[str]:
     lines = [
         "| task | noise | labels | arm | seeds | held-out pair accuracy | reward r "
         "| real / noise conn. | time (s) |",
@@ -67,8 +48,8 @@ def _table(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
                 fake = np.mean([r["noise_connections"] for r in rs])
                 conn = f"{real:.1f} / {fake:.1f} (×{real / fake:.1f})"
             seconds = np.median([r["seconds"] for r in rs])
-            accuracy = _fmt([r["accuracy"] for r in rs])
-            correlation = _fmt([r["correlation"] for r in rs], 2)
+            accuracy = fmt([r["accuracy"] for r in rs])
+            correlation = fmt([r["correlation"] for r in rs], 2)
             lines.append(
                 f"| {task} | {noise} | {labels} | {arm} | {len(rs)} | {accuracy} "
                 f"| {correlation} | {conn} | {seconds:.0f} |"
@@ -76,7 +57,7 @@ def _table(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
     return lines
 
 
-def _verdicts(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]:
+def _verdicts(groups: Groups) -> list[str]:
     """Each goal of the issue, per cell: met when the 95% intervals do not overlap."""
     lines = [
         "| task | noise | labels | r2n > pebble | r2n ≥ pebble+l1 | pebble ≥ imitation "
@@ -84,9 +65,9 @@ def _verdicts(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]
         "|---|---|---|---|---|---|---|",
     ]
 
-    def acc(arms: dict[str, list[dict[str, Any]]], arm: str) -> tuple[float, float, float] | None:
+    def acc(arms: dict[str, Rows], arm: str) -> tuple[float, float, float] | None:
         rs = arms.get(arm)
-        return _ci([r["accuracy"] for r in rs]) if rs else None
+        return ci([r["accuracy"] for r in rs]) if rs else None
 
     for (task, noise, labels), arms in sorted(groups.items()):
         r2n, pebble, l1, imit = (acc(arms, a) for a in ("r2n", "pebble", "pebble+l1", "imitation"))
@@ -119,7 +100,7 @@ def _verdicts(groups: dict[tuple, dict[str, list[dict[str, Any]]]]) -> list[str]
     return lines
 
 
-def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> None:
+def _plot(groups: Groups, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,7 +113,7 @@ def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> N
         for x, key in points:
             rs = groups.get(key, {}).get(arm)
             if rs:
-                m, lo, hi = _ci([r["accuracy"] for r in rs])
+                m, lo, hi = ci([r["accuracy"] for r in rs])
                 xs.append(x), mean.append(m), low.append(lo), high.append(hi)
         if xs:
             ax.plot(xs, mean, "o-", color=COLORS[arm], label=arm)
@@ -168,10 +149,9 @@ def _plot(groups: dict[tuple, dict[str, list[dict[str, Any]]]], path: Path) -> N
     plt.close(fig)
 
 
-def write_report(rows: list[dict[str, Any]], results: Path, command: str) -> Path:
+def write_report(rows: Rows, results: Path, command: str) -> Path:
     groups = _groups(rows)
-    machine = results / "reward_learning" / "machine.json"
-    info = json.loads(machine.read_text()) if machine.exists() else {}
+    info = read_machine(results / NAME)
     md = [
         "# Reward learning under noise features, offline (no SAC)",
         "",
@@ -194,7 +174,4 @@ def write_report(rows: list[dict[str, Any]], results: Path, command: str) -> Pat
         "Figure: `reward_learning.png`. Analysis: `docs/reward_learning.md`.",
         "",
     ]
-    path = results / "reward_learning.md"
-    path.write_text("\n".join(md))
-    _plot(groups, results / "reward_learning.png")
-    return path
+    return save(results, NAME, md, partial(_plot, groups))
