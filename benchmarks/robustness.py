@@ -151,6 +151,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         random_subset,
     )
 
+    from sparse_rl import sparse_nets as sn
+
     scale = SCALES[cell.scale]
     data = split(cell.seed, scale.samples)
     x, y = data["train"]
@@ -166,8 +168,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     if cell.arm != "dense":
         updater, density = cell.arm.split("-")
         sparsity = {"density": float(density), "updater": updater}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cell.seed)  # one initialisation per seed, shared by every arm
+    with sn.seeded(cell.seed):  # one initialisation per seed, shared by every arm
         model = make_model(cell.model)
     start = time.perf_counter()
     history = fit(

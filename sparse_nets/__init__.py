@@ -9,6 +9,7 @@ from .distributions import DISTRIBUTIONS, erk_densities, layer_counts
 from .layers import SPARSIFIABLE, Selector, first_layer, last_layer, select_layers
 from .mask_init import MASK_INITS, SNIP
 from .schedules import SCHEDULES
+from .seeding import seeded
 from .settings import SparsitySettings, updater_from
 from .sparsity import MASK, Sparsity, sparsify
 from .stats import LayerStats, SparsityStats
@@ -50,6 +51,7 @@ __all__ = [
     "last_layer",
     "layer_counts",
     "make_updater",
+    "seeded",
     "select_layers",
     "sparse_inference",
     "sparsify",

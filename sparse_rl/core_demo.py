@@ -68,8 +68,7 @@ def train(
 ) -> dict[str, object]:
     """One training run; returns its curves, final accuracy and (if sparse) the sparsity state."""
     x, y, x_test, y_test = data
-    with torch.random.fork_rng(devices=[]):  # seed the init, not the caller's stream
-        torch.manual_seed(cfg.seed)
+    with sn.seeded(cfg.seed):  # the init, not the caller's stream
         model = make_mlp(cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sparsity = None

@@ -373,8 +373,7 @@ class SparseFeatureSelector(NetworkSelector):
             values = (values - values.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
             targets = torch.tensor(values, dtype=torch.float32)
             outputs, loss_fn, metric, stratify = values.shape[1], F.mse_loss, None, None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with sn.seeded(seed):
             model = mlp(X.shape[1], hidden, outputs, "relu")
         self._train(
             model,

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sparse_rl import sparse_nets as sn
 from sparse_rl.validation import check_fraction, check_int
 
 from .corruptions import predict
@@ -78,7 +79,7 @@ def early_el2n_scores(
     **fit_kwargs: Any,
 ) -> Tensor:
     """EL2N averaged over ``len(seeds)`` models, each built by ``make_model()`` under
-    ``torch.manual_seed(seed)`` and trained ``epochs`` epochs on the data with :func:`fit`
+    ``sn.seeded(seed)`` and trained ``epochs`` epochs on the data with :func:`fit`
     (``fit_kwargs``: ``lr``, ``batch_size``, ``sparsity``, ...): the paper's "a few epochs into
     training, averaged over several initialisations". The caller's global torch generator is
     left as it was."""
@@ -90,8 +91,7 @@ def early_el2n_scores(
     y = _labels(labels, len(x))
     models = []
     for seed in seeds:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with sn.seeded(seed):
             model = make_model()
         fit(model, (x, y), epochs=epochs, seed=seed, **fit_kwargs)
         models.append(model)

@@ -97,8 +97,7 @@ class QuickSelection(NetworkSelector):
         X = np.asarray(X, dtype=np.float64)
         seed = self._seed()
         inputs = self._standardise(X)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with sn.seeded(seed):
             model = mlp(X.shape[1], (hidden,), X.shape[1], "sigmoid")
 
         def add_noise(x: Tensor) -> Tensor:

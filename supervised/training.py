@@ -202,8 +202,7 @@ def fit(
     settings = training_sparsity(sparsity, epochs * steps_per_epoch)
 
     forked = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=forked):
-        torch.manual_seed(seed)
+    with sn.seeded(seed, devices=forked):
         shuffler = torch.Generator().manual_seed(seed)
         opt = _optimizer(model, optimizer, lr, weight_decay, momentum)
         sparse = None if settings is None else settings.apply(model, opt, seed=seed)

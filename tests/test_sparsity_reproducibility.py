@@ -216,3 +216,17 @@ def test_set_growth_uses_the_seeded_generator() -> None:
     (start0, after0), (start1, after1) = runs
     assert all(torch.equal(start0[n], start1[n]) for n in start0)  # magnitude init: no randomness
     assert any(not torch.equal(after0[n], after1[n]) for n in after0)
+
+
+def test_seeded_blocks_repeat_and_leave_the_callers_stream_alone() -> None:
+    """Library code seeds a model's init with ``sn.seeded``: the same seed gives the same draws,
+    and the caller's global stream continues as if the block had not run."""
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with sn.seeded(7):
+        first = torch.nn.Linear(4, 4).weight.clone()
+    with sn.seeded(7):
+        second = torch.nn.Linear(4, 4).weight.clone()
+    assert torch.equal(first, second)
+    assert torch.equal(torch.rand(3), expected)

@@ -146,8 +146,7 @@ class RewardModel:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
         self.input_l1, self.input_l2 = float(input_l1), float(input_l2)
         self.device = torch.device(device)
-        with torch.random.fork_rng(devices=[]):  # seed the members' init, not the caller's stream
-            torch.manual_seed(seed)
+        with sn.seeded(seed):  # the members' init, not the caller's stream
             self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
         self.batch_size = batch_size
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=lr)
