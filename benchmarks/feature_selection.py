@@ -10,7 +10,7 @@ Problems (the relevant columns are known for the first two; K = selected columns
 - ``digits``: ``load_digits`` (1797 × 64 pixels), no known relevant set; K = 10 (an SVC on the
   10 best ANOVA pixels reaches about 0.9, on 10 random ones about 0.75).
 
-Arms: ``SparseFeatureSelector`` (hidden 1000, 100; Adam 1e-3; up to 100 epochs, patience 20)
+Arms: ``SparseFeatureSelector`` (hidden 1000, 100; Adam 1e-3; up to 200 epochs, patience 50,
 with SET or RigL at density 0.2 (ERK; every 10 steps, drop 0.3 cosine, stop at 75%) or dense
 (density 1.0), each ranking by ``attribution`` or ``strength``; ``quickselection``
 (``QuickSelection``, unsupervised, its paper's settings); ``anova`` (``SelectKBest(f_classif)``);
@@ -70,7 +70,7 @@ class Scale:
     qs_epochs: int
 
 
-FULL = Scale("full", (2600, 500, 5, 15, 16), (1000, 50), None, (1000, 100), 100, 20, 1000, 100)
+FULL = Scale("full", (2600, 500, 5, 15, 16), (1000, 50), None, (1000, 100), 200, 50, 1000, 100)
 QUICK = Scale("quick", (300, 30, 3, 3, 2), (300, 10), 500, (16,), 3, None, 16, 2)
 SCALES = {s.name: s for s in (FULL, QUICK)}
 

@@ -130,8 +130,8 @@ class DemoConfig:
     hidden: tuple[int, ...] = (1000, 100)
     density: float = 0.2
     updater: str = "set"
-    epochs: int = 100
-    patience: int | None = 20
+    epochs: int = 200
+    patience: int | None = 50
     lr: float = 1e-3
     batch_size: int | str = "auto"
 

@@ -107,9 +107,7 @@ def test_anf_kwargs_rejects_other_algorithms() -> None:
 
 @pytest.mark.parametrize("every", [0, -5])
 def test_sparsity_logger_every_must_be_positive(every: int) -> None:
-    with pytest.raises(
-        ValueError, match=rf"every must be an integer >= 1, got {every}"
-    ):
+    with pytest.raises(ValueError, match=rf"every must be an integer >= 1, got {every}"):
         SparsityLogger(every=every)
 
 
