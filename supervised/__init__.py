@@ -1,6 +1,7 @@
 """Supervised task modules on the sparse core: a training loop, shared metrics, feature
-selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``), and robustness
-and hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``).
+selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``), robustness and
+hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``), and sparse multi-head
+ensembles (NeuroTrails: ``MultiHeadEnsemble``).
 
 Depends on :mod:`sparse_rl.sparse_nets` (torch) only; the scikit-learn selectors need the
 ``supervised`` extra and are imported on first use, so ``import sparse_rl.supervised`` stays
@@ -23,6 +24,18 @@ from .corruptions import (
     CorruptionReport,
     corrupt,
     item_seed,
+)
+from .ensembles import (
+    COMBINE,
+    NEUROTRAILS_SPARSITY,
+    MultiHeadEnsemble,
+    PartCount,
+    active_parameters,
+    budget_density,
+    dense_parameters,
+    ensemble_metrics,
+    forward_macs,
+    part_count,
 )
 from .hard_samples import (
     early_el2n_scores,
@@ -61,9 +74,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "COMBINE",
     "CORRUPTIONS",
     "IMPORTANCES",
     "KINDS",
+    "NEUROTRAILS_SPARSITY",
     "SEVERITIES",
     "SUPERVISED_SPARSITY",
     "TEST_PGD",
@@ -73,13 +88,20 @@ __all__ = [
     "CorruptionReport",
     "EpochRecord",
     "History",
+    "MultiHeadEnsemble",
+    "PartCount",
     "QuickSelection",
     "SparseFeatureSelector",
+    "active_parameters",
+    "budget_density",
     "corrupt",
+    "dense_parameters",
     "early_el2n_scores",
     "el2n_scores",
+    "ensemble_metrics",
     "evaluate",
     "fit",
+    "forward_macs",
     "hardest_subset",
     "input_attribution",
     "input_degree",
@@ -87,6 +109,7 @@ __all__ = [
     "item_seed",
     "metrics",
     "mlp",
+    "part_count",
     "pgd_accuracy",
     "pgd_attack",
     "random_subset",

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# Before torch loads, so the processes tests start (killed runs, CLI runs, sweep workers) get one
+# thread too: on a 2-core machine a second intra-op thread per process only spins, and measured
+# in a killed-run child it cost 4x the CPU time on a busy machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 import torch
 from hypothesis import HealthCheck, settings

@@ -210,7 +210,8 @@ KILLED_RUN = textwrap.dedent(
                  labels_per_session=8, session_every=100, budget=10_000, unsupervised_steps=0)
     env = envs.NoisyFeatures(gym.make("Pendulum-v1"), noise_fraction=0.75)
     model = PrefSAC("MlpPolicy", env, preference=config, label_store=run + "/labels.sqlite",
-                    learning_starts=50, batch_size=32, seed=0, policy_kwargs={"net_arch": [16, 16]})
+                    learning_starts=50, batch_size=32, buffer_size=2_000, seed=0,
+                    policy_kwargs={"net_arch": [16, 16]})  # a small buffer: fast checkpoints
     checkpoints = CheckpointCallback(100, run, name_prefix="ckpt", save_replay_buffer=True)
     model.learn(100_000, callback=checkpoints)
     """
