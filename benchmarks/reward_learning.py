@@ -17,11 +17,15 @@ the settings of ``make demo``):
 Ablations of ``r2n`` (one change each, on a few cells): ``r2n-rigl`` grows by |g| only (plain
 RigL), ``r2n-density0.2`` has a fixed density 0.2 instead of fan-in 8, ``r2n-nol1`` has no L1,
 ``r2n-fanin4`` has fan-in 4 (also at 90% noise, where fan-in 8 leaves a quarter of each unit's
-inputs on noise).
+inputs on noise). NeuroTrails ensembles (``reward_shared_layers=TRAILS_SHARED``: the input layer
+and the first hidden layer are one trunk shared by the members, each member keeps a head of the
+last two layers): ``r2n-trails`` (R2N's sparse input layer is then the trunk's, one instead of
+one per member) and ``pebble-trails`` (dense), on the same cells as the ablations.
 
 Metrics: accuracy on 2000 fresh pairs of held-out episodes (strict labels), Pearson r of the
 learned and the true reward on every held-out transition, active input connections per real
-and per noise feature (mean over members; 64 = all hidden units), training wall time.
+and per noise feature (mean over members; 64 = all hidden units), training wall time, the reward
+model's parameters and those active under its masks (torch arms).
 
 Run (resumable, one thread per process; ``--jobs 2`` runs two processes)::
 
@@ -49,13 +53,15 @@ import numpy as np
 
 NAME = "reward_learning"
 ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
-ABLATIONS = ("r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4")
+ABLATIONS = ("r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4", "r2n-trails", "pebble-trails")
 STEPS = 600
 SEGMENT = 25
 HIDDEN = (64, 64, 64)
 EPISODES, LENGTH, TRAIN_EPISODES = 80, 200, 60
 TEST_PAIRS = 2000
 SEEDS = (0, 1, 2, 3, 4)
+#: Layers of the shared trunk in the ``-trails`` arms (of 4: each head keeps the last two).
+TRAILS_SHARED = 2
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ def _preference(arm: str) -> Any:
         )
     if arm == "pebble":
         return agents.pebble(**base)
+    if arm == "pebble-trails":
+        return agents.pebble(**base, reward_shared_layers=TRAILS_SHARED)
     if arm == "pebble+l1":
         return agents.pebble(**base, reward_input_l1=agents.r2n().reward_input_l1)
     if arm == "r2n-set":
@@ -148,6 +156,8 @@ def _preference(arm: str) -> Any:
         sparsity = sparsity.updated({"fan_in": 4})
     elif arm == "r2n-nol1":
         return dataclasses.replace(r2n, reward_input_l1=0.0)
+    elif arm == "r2n-trails":
+        return dataclasses.replace(r2n, reward_shared_layers=TRAILS_SHARED)
     else:
         raise ValueError(f"arm={arm!r} is not valid; choose one of {[*ARMS, *ABLATIONS]}.")
     return dataclasses.replace(r2n, reward_sparsity=sparsity)
@@ -163,7 +173,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     obs_dim, act_dim = d["obs0"].shape[-1], d["act0"].shape[-1]
     train = [d[k] for k in ("obs0", "act0", "obs1", "act1", "labels")]
     start = time.perf_counter()
-    conn = None
+    conn, parameters = None, None
     if cell.arm == "imitation":
         from imitation_arm import train_imitation_reward
 
@@ -174,8 +184,9 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         model = RewardModel(
             obs_dim, act_dim, cfg.ensemble_size, cfg.reward_hidden, cfg.reward_lr,
             cfg.reward_batch_size, cfg.reward_sparsity, cfg.reward_input_l1, cfg.reward_input_l2,
-            seed=cell.seed,
+            seed=cell.seed, shared_layers=cfg.reward_shared_layers,
         )  # fmt: skip
+        parameters = _parameters(model)
         stats = model.train(
             *train, epochs=cfg.reward_epochs, target_accuracy=cfg.reward_target_accuracy,
             steps=cfg.reward_steps,
@@ -196,7 +207,17 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         row["real_connections"] = float(conn[:, real].mean())
         row["noise_connections"] = float(np.delete(conn, real, axis=1).mean())
         row["connections"] = conn.mean(0).round(2).tolist()  # per feature, for the picture
+    if parameters is not None:
+        row["parameters"], row["active_parameters"] = parameters
     return row
+
+
+def _parameters(model: Any) -> tuple[int, int]:
+    """The reward model's parameters, and those its masks leave active (all of a dense one)."""
+    total = sum(p.numel() for p in model.ensemble.parameters())
+    masks = {} if model.sparsity is None else model.sparsity.masks
+    masked = sum(int(m.numel() - m.sum()) for m in masks.values())
+    return total, total - masked
 
 
 def _pair_accuracy(reward: Any, d: dict[str, np.ndarray]) -> float:

@@ -23,6 +23,8 @@ COLORS = {
     "imitation": "#9467bd",
     "r2n-set": "#ff7f0e",
     "r2n": "#d62728",
+    "r2n-trails": "#2ca02c",
+    "pebble-trails": "#98df8a",
 }
 Groups = dict[tuple, dict[str, Rows]]
 
@@ -34,8 +36,8 @@ def _groups(rows: Rows) -> Groups:
 def _table(groups: Groups) -> list[str]:
     lines = [
         "| task | noise | labels | arm | seeds | held-out pair accuracy | reward r "
-        "| real / noise conn. | time (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| real / noise conn. | parameters (active) | time (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (task, noise, labels), arms in sorted(groups.items()):
         for arm in ARMS:
@@ -48,13 +50,21 @@ def _table(groups: Groups) -> list[str]:
                 fake = np.mean([r["noise_connections"] for r in rs])
                 conn = f"{real:.1f} / {fake:.1f} (×{real / fake:.1f})"
             seconds = np.median([r["seconds"] for r in rs])
+            size = _parameters(rs[0])
             accuracy = fmt([r["accuracy"] for r in rs])
             correlation = fmt([r["correlation"] for r in rs], 2)
             lines.append(
                 f"| {task} | {noise} | {labels} | {arm} | {len(rs)} | {accuracy} "
-                f"| {correlation} | {conn} | {seconds:.0f} |"
+                f"| {correlation} | {conn} | {size} | {seconds:.0f} |"
             )
     return lines
+
+
+def _parameters(row: dict[str, Any]) -> str:
+    """``total (active)`` in thousands; ``-`` for rows made before they were recorded."""
+    if "parameters" not in row:
+        return "-"
+    return f"{row['parameters'] / 1e3:.1f}k ({row['active_parameters'] / 1e3:.1f}k)"
 
 
 def _verdicts(groups: Groups) -> list[str]:
@@ -162,7 +172,8 @@ def write_report(rows: Rows, results: Path, command: str) -> Path:
         "",
         "Settings in `benchmarks/reward_learning.py` (arms, data, metrics). Mean over seeds with "
         "95% bootstrap interval; real / noise conn. = active input connections per real / per "
-        "noise feature (of 64 hidden units, mean over members); time = median seconds of one "
+        "noise feature (of 64 hidden units, mean over members); parameters = the reward model's "
+        "weights and biases, active = those its masks keep; time = median seconds of one "
         "training run.",
         "",
         *_table(groups),

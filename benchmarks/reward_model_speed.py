@@ -28,7 +28,10 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def batched_rewards(ensemble: RewardEnsemble, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-    """All members at once: stacked weights, one ``baddbmm`` per layer (the alternative)."""
+    """All members at once: stacked weights, one ``baddbmm`` per layer (the alternative);
+    independent members only (``shared_layers=0``)."""
+    if ensemble.shared_layers:
+        raise ValueError("batched_rewards times independent members; got a shared trunk.")
     h = torch.cat([obs, act], dim=-1)
     batch_shape = h.shape[1:-1]
     h = h.reshape(h.shape[0], -1, h.shape[-1])

@@ -99,9 +99,9 @@ def _input_mass(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         ensemble = model.reward_model.ensemble
         obs_dim = ensemble.obs_dim
+        layers = ensemble.input_modules()
         mass = np.mean(
-            [m[0].weight.detach().abs().sum(0)[:obs_dim].cpu().numpy() for m in ensemble.members],
-            axis=0,
+            [m.weight.detach().abs().sum(0)[:obs_dim].cpu().numpy() for m in layers], axis=0
         )
         env = make_env(config)
         env.reset(seed=config.seed)  # where the real features are (a permutation is seeded)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -234,3 +237,159 @@ def test_building_a_reward_model_leaves_the_global_torch_stream_alone() -> None:
     second = RewardModel(4, 1, members=2, hidden=(8,), seed=5)
     for a, b in zip(first.ensemble.parameters(), second.ensemble.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+# -- a shared trunk (NeuroTrails) -----------------------------------------------------------------
+
+HIDDEN = (16, 16)
+
+
+def manual_rewards(ensemble: RewardEnsemble, x: torch.Tensor, member: int) -> torch.Tensor:
+    """Member ``member``'s reward written out: trunk layers, then its head, as documented."""
+    layers = [*ensemble.trunk, *ensemble.members[member]]
+    for j, layer in enumerate(layers):
+        x = layer(x)
+        x = torch.tanh(x) if j == len(layers) - 1 else torch.nn.functional.leaky_relu(x)
+    return x.squeeze(-1)
+
+
+def small_shared(sparsity: dict | None = None, shared: int = 1) -> RewardModel:
+    return RewardModel(OBS, ACT, members=3, hidden=(32, 32), lr=3e-3, batch_size=32,
+                       sparsity=sparsity, seed=0, shared_layers=shared)  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [0, 1, len(HIDDEN)])
+def test_shared_trunk_shapes_and_forward(shared: int) -> None:
+    ensemble = RewardEnsemble(OBS, ACT, members=3, hidden=HIDDEN, shared_layers=shared)
+    assert len(ensemble.trunk) == shared
+    assert all(len(head) == len(HIDDEN) + 1 - shared for head in ensemble.members)
+    obs, act = torch.randn(5, T, OBS), torch.randn(5, T, ACT)
+    out = ensemble(obs, act)
+    assert out.shape == (3, 5, T)
+    x = torch.cat([obs, act], -1)
+    for i in range(3):
+        torch.testing.assert_close(out[i], manual_rewards(ensemble, x, i))
+    # one batch per member: each goes through the trunk and then its own head
+    obs3, act3 = torch.randn(3, 4, T, OBS), torch.randn(3, 4, T, ACT)
+    per_member = ensemble(obs3, act3, per_member=True)
+    assert per_member.shape == (3, 4, T)
+    for i in range(3):
+        torch.testing.assert_close(per_member[i], ensemble(obs3[i], act3[i])[i])
+    assert not torch.allclose(out[0], out[1])  # heads start different
+
+
+def test_trunk_is_one_module_and_heads_share_nothing() -> None:
+    ensemble = RewardEnsemble(OBS, ACT, members=3, hidden=HIDDEN, shared_layers=1)
+    trunk = (OBS + ACT) * 16 + 16
+    head = 16 * 16 + 16 + 16 + 1
+    assert sum(p.numel() for p in ensemble.parameters()) == trunk + 3 * head
+    independent = RewardEnsemble(OBS, ACT, members=3, hidden=HIDDEN)
+    assert sum(p.numel() for p in independent.parameters()) == 3 * (trunk + head)
+    storage = [p.data_ptr() for p in ensemble.parameters()]
+    assert len(set(storage)) == len(storage)  # no weight is held twice
+    obs, act = torch.randn(6, OBS), torch.randn(6, ACT)
+    before = ensemble(obs, act).detach()
+    with torch.no_grad():
+        ensemble.members[0][-1].bias.add_(0.5)  # one head changes one member
+    after = ensemble(obs, act).detach()
+    assert not torch.allclose(after[0], before[0])
+    torch.testing.assert_close(after[1:], before[1:])
+    with torch.no_grad():
+        ensemble.trunk[0].bias.add_(0.5)  # the trunk changes them all
+    moved = ensemble(obs, act).detach()
+    assert all(not torch.allclose(moved[i], after[i]) for i in range(3))
+
+
+def test_independent_members_are_built_as_before() -> None:
+    """shared_layers=0 is today's ensemble: same names, same init for a seed, same rewards."""
+    torch.manual_seed(11)
+    sizes = [OBS + ACT, *HIDDEN, 1]
+    old = torch.nn.ModuleDict({"members": torch.nn.ModuleList(
+        torch.nn.Sequential(*(torch.nn.Linear(a, b) for a, b in itertools.pairwise(sizes)))
+        for _ in range(3)
+    )})  # fmt: skip
+    torch.manual_seed(11)
+    new = RewardEnsemble(OBS, ACT, members=3, hidden=HIDDEN)
+    assert list(new.state_dict()) == list(old.state_dict())
+    for key, value in old.state_dict().items():
+        assert torch.equal(new.state_dict()[key], value)
+    assert new.input_layers() == ["members.0.0", "members.1.0", "members.2.0"]
+    obs, act = torch.randn(5, OBS), torch.randn(5, ACT)
+    x = torch.cat([obs, act], -1)
+    expected = torch.stack([manual_rewards(new, x, i) for i in range(3)])
+    assert torch.equal(new(obs, act), expected)
+
+
+def test_r2n_sparsity_with_a_trunk_masks_exactly_its_input_layer() -> None:
+    from sparse_rl.agents.pbrl.agent import r2n_reward_sparsity
+
+    model = RewardModel(OBS, ACT, members=3, hidden=(32, 32), sparsity=r2n_reward_sparsity(50),
+                        input_l1=0.03, seed=0, shared_layers=1)  # fmt: skip
+    assert model.sparsity is not None and sorted(model.sparsity.masks) == ["trunk.0"]
+    assert model.ensemble.input_layers() == ["trunk.0"]
+    assert int(model.sparsity.masks["trunk.0"].sum()) == 8 * 32  # fan-in 8
+    conn = model.input_connectivity()  # every member reads the one input layer
+    assert conn.shape == (3, OBS) and (conn == conn[0]).all() and conn.sum(1)[0] < 8 * 32
+    trunk_weight = model.ensemble.trunk[0].weight
+    torch.testing.assert_close(model._input_penalty(), 0.03 * trunk_weight.abs().sum())
+    whole = small_shared({"density": 0.5, "layers": "all"})
+    assert whole.sparsity is not None
+    assert sorted(whole.sparsity.masks) == sorted(
+        ["trunk.0"] + [f"members.{i}.{j}" for i in range(3) for j in range(2)]
+    )
+
+
+@pytest.mark.parametrize("shared", [1, 2])
+def test_training_a_shared_trunk_lowers_the_preference_loss(shared: int) -> None:
+    model = small_shared(shared=shared)
+    o0, a0, o1, a1, y = pairs(128, seed=8)
+
+    def loss() -> float:
+        with torch.no_grad():
+            r0 = model.ensemble(*map(model._tensor, (o0, a0))).sum(-1)
+            r1 = model.ensemble(*map(model._tensor, (o1, a1))).sum(-1)
+            return preference_loss(r0, r1, model._tensor(y)).item()
+
+    start = loss()
+    trunk = model.ensemble.trunk[0].weight.detach().clone()
+    model.train(o0, a0, o1, a1, y, steps=60)
+    assert loss() < 0.5 * start  # measured 0.67 -> 0.10 (k=1), 0.68 -> 0.11 (k=2)
+    assert not torch.equal(model.ensemble.trunk[0].weight, trunk)  # the trunk learns too
+
+
+@pytest.mark.parametrize("value", [-1, 3, 1.0, True, "1"])
+def test_bad_shared_layers(value: object) -> None:
+    with pytest.raises(
+        ValueError, match=rf"shared_layers must be an integer in \[0, 2\].*got {value!r}"
+    ):
+        RewardEnsemble(OBS, ACT, hidden=HIDDEN, shared_layers=value)  # type: ignore[arg-type]
+
+
+def test_reward_shared_layers_setting(tmp_path: Path) -> None:
+    """PbRLConfig checks the setting; a PrefSAC saved with a trunk loads with identical rewards."""
+    import gymnasium as gym
+    from sparse_rl.agents.pbrl.agent import PrefSAC, pebble, r2n
+
+    from sparse_rl import envs
+
+    with pytest.raises(ValueError, match=r"reward_shared_layers must be an integer in \[0, 3\]"):
+        pebble(reward_shared_layers=4)
+    config = r2n(reward_hidden=(16, 16), reward_steps=5, reward_batch_size=16, segment_length=10,
+                 labels_per_session=8, session_every=100, budget=16, unsupervised_steps=0,
+                 reward_shared_layers=1)  # fmt: skip
+    env = envs.NoisyFeatures(gym.make("Pendulum-v1"), noise_fraction=0.75)
+    model = PrefSAC("MlpPolicy", env, preference=config, label_store=tmp_path / "labels.sqlite",
+                    learning_starts=50, batch_size=16, seed=0,
+                    policy_kwargs={"net_arch": [8]})  # fmt: skip
+    model.learn(200)
+    assert model.schedule.sessions == 2 and len(model.reward_model.ensemble.trunk) == 1
+    assert sorted(model.reward_model.sparsity.masks) == ["trunk.0"]  # type: ignore[union-attr]
+    model.save(tmp_path / "model")
+    loaded = PrefSAC.load(tmp_path / "model", env=env)
+    assert loaded.preference.reward_shared_layers == 1
+    obs = np.random.default_rng(0).normal(size=(20, 12)).astype(np.float32)
+    act = np.zeros((20, 1), np.float32)
+    np.testing.assert_array_equal(loaded.reward_model.reward(obs, act),
+                                  model.reward_model.reward(obs, act))  # fmt: skip
+    saved_mask = model.reward_model.sparsity.masks["trunk.0"]  # type: ignore[union-attr]
+    assert torch.equal(loaded.reward_model.sparsity.masks["trunk.0"], saved_mask)  # type: ignore[union-attr]

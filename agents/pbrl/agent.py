@@ -38,7 +38,11 @@ from sparse_rl.agents.pbrl.queries import (
     select_queries,
 )
 from sparse_rl.agents.pbrl.replay_buffer import PreferenceReplayBuffer
-from sparse_rl.agents.pbrl.reward_model import RewardModel, reward_sparsity
+from sparse_rl.agents.pbrl.reward_model import (
+    RewardModel,
+    check_shared_layers,
+    reward_sparsity,
+)
 from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from sparse_rl.agents.sparse.policies import SparseSACPolicy
@@ -98,6 +102,10 @@ class PbRLConfig:
         long before the model generalises (docs/reward_learning.md).
     :param reward_input_l1: L1 penalty on each reward model's input layer (R2N: 0.03).
     :param reward_input_l2: L2 penalty (weight decay) on each reward model's input layer.
+    :param reward_shared_layers: the first layers of the reward models as one trunk shared by
+        all members, each member keeping its own head of the remaining layers (NeuroTrails);
+        in [0, len(reward_hidden)], 0 (default) for independent members. ``reward_sparsity``
+        applies to the whole model: its ``layers="input"`` is then the trunk's first layer.
     :param entropy_space: where k-NN distances are taken: "obs", "reward_features" (the first
         reward model's input layer, which R2N makes sparse), or "none" (skip pre-training).
     """
@@ -112,6 +120,7 @@ class PbRLConfig:
     reward_input_l1: float = 0.0
     reward_input_l2: float = 0.0
     reward_sparsity: sn.SparsitySettings | Mapping[str, Any] | None = None
+    reward_shared_layers: int = 0
     segment_length: int = 50
     query_method: str = "disagreement"
     candidate_multiplier: int = 10
@@ -152,6 +161,7 @@ class PbRLConfig:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
         for name in ("budget", "unsupervised_steps"):
             check_int(name, getattr(self, name), low=0)
+        check_shared_layers(self.reward_shared_layers, self.reward_hidden, "reward_shared_layers")
         target = self.reward_target_accuracy
         if target is not None and (isinstance(target, bool) or not 0.0 < target <= 1.0):
             raise ValueError(
@@ -320,6 +330,7 @@ class PrefSAC(SAC):
             input_l2=cfg.reward_input_l2,
             device=self.device,
             seed=0 if self.seed is None else self.seed,
+            shared_layers=cfg.reward_shared_layers,
         )
         self.label_store = self._open_label_store(obs_dim, act_dim)
         self.pretrain_end = self.learning_starts + cfg.unsupervised_steps
@@ -374,7 +385,7 @@ class PrefSAC(SAC):
 
     def _reward_features(self, obs: torch.Tensor) -> torch.Tensor:
         """The first reward model's input layer applied to the observation part of its input."""
-        layer = self.reward_model.ensemble.members[0][0]
+        layer = self.reward_model.ensemble.input_modules()[0]
         return torch.nn.functional.linear(obs, layer.weight[:, : obs.shape[-1]])
 
     def _link_buffer(self) -> None:

@@ -1,10 +1,11 @@
 """The learned reward of preference-based RL: an ensemble of MLPs on (obs, action).
 
 Each member is a stack of ordinary ``nn.Linear`` layers, so the sparse core can mask any of them,
-each member with its own topology. The members run one after the other: one batched matmul per
-layer over stacked weights (``torch.baddbmm``) was measured 10% slower at PEBBLE's batch size
-(benchmarks/results/reward_model_speed.md), where each member's matmuls are large enough that the
-loop costs nothing.
+each member with its own topology. Optionally (``shared_layers``) the first layers are one trunk
+shared by all members, NeuroTrails' design (docs/pbrl.md). The members run one after the other:
+one batched matmul per layer over stacked weights (``torch.baddbmm``) was measured 10% slower at
+PEBBLE's batch size (benchmarks/results/reward_model_speed.md), where each member's matmuls are
+large enough that the loop costs nothing.
 Trained with the Bradley–Terry cross-entropy on summed segment rewards (PEBBLE, B-Pref).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
+from sparse_rl.validation import ConfigError
 
 #: Reward-model gradient steps per training call unless told otherwise.
 DEFAULT_STEPS = 200
@@ -30,7 +33,14 @@ DEFAULT_STEPS = 200
 class RewardEnsemble(nn.Module):
     """``members`` MLPs (default 3 × [256, 256, 256], LeakyReLU, tanh output) on [obs, action].
 
+    With ``shared_layers=k`` the ensemble is a NeuroTrails model (docs/neurotrails.md,
+    docs/pbrl.md): the first ``k`` layers are one ``trunk`` that every member reads, and
+    ``members[i]`` holds only member ``i``'s remaining layers (its head). The members then cost
+    fewer weights and read one set of input features; their heads keep them apart.
+
     :param members: ensemble size; the ensemble mean is the reward, the spread drives queries.
+    :param shared_layers: layers in the shared trunk, in [0, len(hidden)] so that every head keeps
+        at least its output layer; 0 (default) gives independent members.
     """
 
     def __init__(
@@ -40,17 +50,22 @@ class RewardEnsemble(nn.Module):
         members: int = 3,
         hidden: Sequence[int] = (256, 256, 256),
         negative_slope: float = 0.01,
+        shared_layers: int = 0,
     ) -> None:
         super().__init__()
         if members < 1:
             raise ValueError(f"members must be >= 1, got {members}.")
         if obs_dim < 1 or act_dim < 0:
             raise ValueError(f"obs_dim must be >= 1 and act_dim >= 0, got {obs_dim}, {act_dim}.")
+        k = check_shared_layers(shared_layers, hidden)
         self.obs_dim, self.act_dim, self.negative_slope = obs_dim, act_dim, negative_slope
+        self.shared_layers = k
         sizes = [obs_dim + act_dim, *hidden, 1]
+        shapes = list(itertools.pairwise(sizes))
+        # Empty without sharing: no state_dict keys, so checkpoints of independent members load.
+        self.trunk = nn.Sequential(*(nn.Linear(a, b) for a, b in shapes[:k]))
         self.members = nn.ModuleList(
-            nn.Sequential(*(nn.Linear(a, b) for a, b in itertools.pairwise(sizes)))
-            for _ in range(members)
+            nn.Sequential(*(nn.Linear(a, b) for a, b in shapes[k:])) for _ in range(members)
         )
 
     @property
@@ -58,14 +73,22 @@ class RewardEnsemble(nn.Module):
         return len(self.members)
 
     def input_layers(self) -> list[str]:
-        """Names of every member's input layer (R2N / ANF make these sparse)."""
+        """Names of the layers reading [obs, action] (R2N / ANF make these sparse): every
+        member's first layer, or the trunk's first layer once when it is shared."""
+        if self.shared_layers:
+            return ["trunk.0"]
         return [f"members.{i}.0" for i in range(self.size)]
+
+    def input_modules(self) -> list[nn.Linear]:
+        """The layers :meth:`input_layers` names, in the same order."""
+        return [self.get_submodule(name) for name in self.input_layers()]  # type: ignore[misc]
 
     def forward(self, obs: Tensor, act: Tensor, per_member: bool = False) -> Tensor:
         """Per-member rewards, shape (members, *batch).
 
         ``obs``/``act`` are (*batch, dim), shared by all members, or with ``per_member`` (members,
         *batch, dim): one batch per member (each member trains on its own shuffle, as in B-Pref).
+        A shared trunk sees every member's batch; each head sees its member's.
         """
         x = torch.cat([obs, act], dim=-1) if self.act_dim else obs
         if per_member:
@@ -75,7 +98,10 @@ class RewardEnsemble(nn.Module):
             h = x.reshape(self.size, -1, x.shape[-1])
         else:
             batch_shape = x.shape[:-1]
-            h = x.reshape(1, -1, x.shape[-1]).expand(self.size, -1, -1)  # a view: no copies
+            h = x.reshape(1, -1, x.shape[-1])
+        for layer in self.trunk:  # once for all members
+            h = F.leaky_relu(layer(h), self.negative_slope)
+        h = h.expand(self.size, -1, -1)  # a view: no copies
         out = torch.stack([self._member(m, x_m) for m, x_m in zip(self.members, h, strict=True)])
         return out.reshape(self.size, *batch_shape)
 
@@ -84,6 +110,17 @@ class RewardEnsemble(nn.Module):
         for layer in hidden:
             x = F.leaky_relu(layer(x), self.negative_slope)
         return torch.tanh(last(x))
+
+
+def check_shared_layers(value: Any, hidden: Sequence[int], name: str = "shared_layers") -> int:
+    """``value`` if it is a whole number in [0, len(hidden)]: each head keeps its output layer."""
+    top = len(hidden)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= top:
+        raise ConfigError(
+            f"{name} must be an integer in [0, {top}] (the trunk takes the first layers of "
+            f"{top + 1}; each head keeps at least its output layer), got {value!r}."
+        )
+    return int(value)
 
 
 def preference_loss(returns0: Tensor, returns1: Tensor, labels: Tensor) -> Tensor:
@@ -120,11 +157,14 @@ class RewardModel:
 
     :param sparsity: None for PEBBLE's dense reward models; for R2N ``sn.SparsitySettings``,
         or a mapping of its keys laid over :data:`R2N_PUBLISHED` (the input layer, density 0.2,
-        SET 5% every 100 reward-model steps). ``layers="input"`` is each member's input layer;
+        SET 5% every 100 reward-model steps). ``layers="input"`` is each member's input layer
+        (the trunk's first layer when it is shared), ``layers="all"`` reaches trunk and heads;
         updater intervals count reward-model gradient steps.
-    :param input_l1: L1 penalty on each member's input layer (the fit loss is a mean over
-        members and pairs; the penalty is averaged over members too).
-    :param input_l2: L2 penalty (weight decay, coupled) on each member's input layer.
+    :param input_l1: L1 penalty on each input layer (the fit loss is a mean over members and
+        pairs; the penalty is averaged over the input layers too).
+    :param input_l2: L2 penalty (weight decay, coupled) on each input layer.
+    :param shared_layers: layers of a trunk shared by all members (:class:`RewardEnsemble`);
+        0 for independent members.
     """
 
     def __init__(
@@ -140,6 +180,7 @@ class RewardModel:
         input_l2: float = 0.0,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        shared_layers: int = 0,
     ) -> None:
         for name, value in (("input_l1", input_l1), ("input_l2", input_l2)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -147,12 +188,14 @@ class RewardModel:
         self.input_l1, self.input_l2 = float(input_l1), float(input_l2)
         self.device = torch.device(device)
         with sn.seeded(seed):  # the members' init, not the caller's stream
-            self.ensemble = RewardEnsemble(obs_dim, act_dim, members, hidden)
+            self.ensemble = RewardEnsemble(
+                obs_dim, act_dim, members, hidden, shared_layers=shared_layers
+            )
         self.batch_size = batch_size
         self.optimizer = torch.optim.Adam(self.ensemble.parameters(), lr=lr)
         self.sparsity: sn.Sparsity | None = None
         if sparsity is not None:
-            # Per member: one budget each, so every member keeps the same density.
+            # Per input layer: one budget each, so every member keeps the same density.
             self.sparsity = reward_sparsity(sparsity).apply(
                 self.ensemble,
                 self.optimizer,
@@ -226,7 +269,8 @@ class RewardModel:
         return RewardTrainStats(loss=loss_value, accuracy=accuracy, steps=done)
 
     def _input_penalty(self) -> Tensor | float:
-        """L1 and L2 of every member's input layer, averaged over members like the fit loss.
+        """L1 and L2 of the input layers, averaged over them as the fit loss is over members (a
+        shared trunk's one layer carries the whole penalty).
 
         Noise features carry no signal, so the penalty drives their weights to zero; magnitude
         pruning then drops exactly those (R2N), and a dense model reads them less.
@@ -234,13 +278,14 @@ class RewardModel:
         if not (self.input_l1 or self.input_l2):
             return 0.0
         penalty = 0.0
-        for member in self.ensemble.members:
-            weight = member[0].weight
+        layers = self.ensemble.input_modules()
+        for layer in layers:
+            weight = layer.weight
             if self.input_l1:
                 penalty = penalty + self.input_l1 * weight.abs().sum()
             if self.input_l2:
                 penalty = penalty + 0.5 * self.input_l2 * weight.square().sum()
-        return penalty / self.ensemble.size
+        return penalty / len(layers)
 
     # -- inference ------------------------------------------------------------------------------
 
@@ -287,17 +332,18 @@ class RewardModel:
     def input_connectivity(self) -> np.ndarray:
         """(members, obs_dim) active input connections per observation feature of each member.
 
-        Dense members count every connection (their fan-out).
+        Dense members count every connection (their fan-out); with a shared trunk every member
+        reads its input layer, so the rows are equal.
         """
         rows = []
-        for i, name in enumerate(self.ensemble.input_layers()):
-            layer = self.ensemble.members[i][0]
+        names, layers = self.ensemble.input_layers(), self.ensemble.input_modules()
+        for name, layer in zip(names, layers, strict=True):
             if self.sparsity is not None and name in self.sparsity.masks:
                 counts = self.sparsity.input_connectivity(name).float()
             else:
                 counts = torch.full((layer.in_features,), float(layer.out_features))
             rows.append(counts[: self.ensemble.obs_dim].cpu().numpy())
-        return np.stack(rows)
+        return np.broadcast_to(np.stack(rows), (self.ensemble.size, self.ensemble.obs_dim)).copy()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
