@@ -1,7 +1,8 @@
 """Supervised task modules on the sparse core: a training loop, shared metrics, feature
 selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``), robustness and
-hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``), and sparse multi-head
-ensembles (NeuroTrails: ``MultiHeadEnsemble``).
+hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``), sparse multi-head
+ensembles (NeuroTrails: ``MultiHeadEnsemble``), and dynamic data pruning
+(``DynamicPruningSampler``).
 
 Depends on :mod:`sparse_rl.sparse_nets` (torch) only; the scikit-learn selectors need the
 ``supervised`` extra and are imported on first use, so ``import sparse_rl.supervised`` stays
@@ -24,6 +25,15 @@ from .corruptions import (
     CorruptionReport,
     corrupt,
     item_seed,
+)
+from .data_pruning import (
+    POLICIES,
+    DynamicPruningSampler,
+    IndexedDataset,
+    PrunedEpoch,
+    PruningStats,
+    drop_timesteps,
+    train_epoch_pruned,
 )
 from .ensembles import (
     COMBINE,
@@ -79,6 +89,7 @@ __all__ = [
     "IMPORTANCES",
     "KINDS",
     "NEUROTRAILS_SPARSITY",
+    "POLICIES",
     "SEVERITIES",
     "SUPERVISED_SPARSITY",
     "TEST_PGD",
@@ -86,16 +97,21 @@ __all__ = [
     "CorruptedDataset",
     "CorruptionBenchmark",
     "CorruptionReport",
+    "DynamicPruningSampler",
     "EpochRecord",
     "History",
+    "IndexedDataset",
     "MultiHeadEnsemble",
     "PartCount",
+    "PrunedEpoch",
+    "PruningStats",
     "QuickSelection",
     "SparseFeatureSelector",
     "active_parameters",
     "budget_density",
     "corrupt",
     "dense_parameters",
+    "drop_timesteps",
     "early_el2n_scores",
     "el2n_scores",
     "ensemble_metrics",
@@ -116,5 +132,6 @@ __all__ = [
     "small_cnn",
     "stopping_updater",
     "subset_size",
+    "train_epoch_pruned",
     "training_sparsity",
 ]
