@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterable, Mapping
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
+import pytest
 import torch
+import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 from sparse_rl import sparse_nets as sn
@@ -175,3 +179,36 @@ PBRL_SMALL: dict[str, Any] = {
     "budget": 24,
     "unsupervised_steps": 100,
 }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_gloo_workers(
+    worker: Callable[[int, str], None],
+    out: Path,
+    world: int,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: float = 90,
+) -> list[Any]:
+    """Run ``worker(rank, str(out))`` in ``world`` spawned processes that join one gloo group on
+    a free local port; each worker saves its record to ``out / f"rank{rank}.pt"``, returned in
+    rank order. Fails the test when a worker hangs past ``timeout`` seconds."""
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
+    context = mp.start_processes(
+        worker, args=(str(out),), nprocs=world, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not context.join(timeout=1):
+            if time.monotonic() > deadline:
+                pytest.fail(f"distributed workers did not finish within {timeout:.0f} s")
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+    return [torch.load(out / f"rank{r}.pt") for r in range(world)]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from helpers import run_gloo_workers
 from torch import Tensor, nn
 
 from sparse_rl import sparse_nets as sn
@@ -77,30 +75,10 @@ def _worker(rank: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_masks_identical_on_two_gloo_ranks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """2 CPU processes, different seeds and data: after sparsify and after every RigL / SET
     update the masks are identical on both ranks, and they do change between updates."""
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-    context = mp.start_processes(
-        _worker, args=(str(tmp_path),), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 90
-    try:
-        while not context.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("distributed workers did not finish within 90 s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-    records = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    records = run_gloo_workers(_worker, tmp_path, WORLD, monkeypatch)
     for label in ("rigl", "set"):
         ranks = [record[label] for record in records]
         assert len(ranks[0]) == 1 + STEPS // INTERVAL

@@ -9,9 +9,7 @@ import io
 import json
 import math
 import re
-import socket
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
@@ -23,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from helpers import run_gloo_workers
 from sparse_rl.supervised import (
     POLICIES,
     DynamicPruningSampler,
@@ -252,32 +250,12 @@ def _worker(rank: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_gloo_ranks_draw_the_same_kept_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two processes score their own shards with rank-specific values; after every epoch both
     hold the same table, draw the same kept set and shard it without overlap."""
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-    context = mp.start_processes(
-        _worker, args=(str(tmp_path),), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 90
-    try:
-        while not context.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail("distributed workers did not finish within 90 s")
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.kill()
-    records = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    records = run_gloo_workers(_worker, tmp_path, WORLD, monkeypatch)
     for policy in ("infobatch", "hardest"):
         orders = []
         for epoch, (a, b) in enumerate(zip(records[0][policy], records[1][policy], strict=True)):
