@@ -25,7 +25,8 @@ with ReLU between them, initialised once per seed and shared by every arm. Arms,
 - ``neurotrails-K``: 3 heads, the first K in 0-3 Linear layers shared, the whole model sparse
   (ERK over every layer; RigL every 10 steps, drop fraction 0.5 cosine-decayed to 0 at 75% of
   the planned steps: ``NEUROTRAILS_SPARSITY`` through ``fit``) at ``budget_density``, so its
-  active parameters are at most the single network's. ``neurotrails-2`` is the TreeNet split.
+  active parameters are at most the single network's. ``neurotrails-2`` is the TreeNet split;
+- ``neurotrails-K-d0.2`` (K = 0, 2): the same at the paper's fixed density 0.2.
 
 Training: ``fit`` with the mean of the heads' cross-entropies, Adam 1e-3, batch 64, a fixed
 100 epochs on digits and 20 on the synthetic task (``EPOCHS``: why), the weights and masks of
@@ -69,11 +70,13 @@ BATCH, LR = 64, 1e-3
 
 @dataclass(frozen=True)
 class Arm:
-    """Linear layers in the shared trunk, heads, and whether the whole model is sparse."""
+    """Linear layers in the shared trunk, heads, whether the whole model is sparse, and at what
+    density (None: ``budget_density``, the active parameters of one dense network)."""
 
     shared: int
     heads: int
     sparse: bool
+    density: float | None = None
 
 
 ARMS = {
@@ -81,6 +84,8 @@ ARMS = {
     "full": Arm(0, HEADS, False),
     "treenet": Arm(TREENET_SHARED, HEADS, False),
     **{f"neurotrails-{k}": Arm(k, HEADS, True) for k in range(len(HIDDEN) + 1)},
+    # The paper's fixed density (0.2, below one dense network's budget) at splits 0 and 2.
+    **{f"neurotrails-{k}-d0.2": Arm(k, HEADS, True, 0.2) for k in (0, TREENET_SHARED)},
 }
 MAIN = f"neurotrails-{TREENET_SHARED}"
 
@@ -192,7 +197,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     base, model = make_ensemble(cell.arm, x.shape[1], classes, cell.seed)
     sparsity = None
     if ARMS[cell.arm].sparse:
-        density = budget_density(model, dense_parameters(base))
+        density = ARMS[cell.arm].density or budget_density(model, dense_parameters(base))
         sparsity = {**NEUROTRAILS_SPARSITY, "density": density}
     start = time.perf_counter()
     history = fit(

@@ -130,7 +130,7 @@ def _plot(groups: Groups, path: Path) -> None:
         points = [
             (ARMS[a].shared, ci(_values(arms[a], "disagreement")))
             for a in ARMS
-            if a.startswith("neurotrails") and arms.get(a)
+            if a.startswith("neurotrails") and ARMS[a].density is None and arms.get(a)
         ]
         if points:
             xs = [k for k, _ in points]
