@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 # Before torch loads, so the processes tests start (killed runs, CLI runs, sweep workers) get one
-# thread too: on a 2-core machine a second intra-op thread per process only spins, and measured
-# in a killed-run child it cost 4x the CPU time on a busy machine.
+# thread too: on a 2-core machine a second intra-op thread per process mostly spins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
