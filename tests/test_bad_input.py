@@ -227,7 +227,10 @@ def test_updates_resume_after_nonfinite_step() -> None:
         model(torch.randn(8, 6)).sum().backward()
         model[0].weight.grad[0, 0] = math.inf
         sparsity.step()  # the optimizer step itself was skipped
-    assert len(caught) == 1 and issubclass(caught[0].category, RuntimeWarning)
+    # Only the core's own warning counts: "always" also replays unrelated warnings that earlier
+    # tests in the same process left behind (seen once in a full-suite run).
+    ours = [w for w in caught if "topology update skipped" in str(w.message)]
+    assert len(ours) == 1 and issubclass(ours[0].category, RuntimeWarning)
     assert all(torch.equal(m, start[n]) for n, m in sparsity.masks.items())
     optimizer.zero_grad()
     model(torch.randn(8, 6)).pow(2).mean().backward()
