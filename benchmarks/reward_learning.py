@@ -20,7 +20,11 @@ RigL), ``r2n-density0.2`` has a fixed density 0.2 instead of fan-in 8, ``r2n-nol
 inputs on noise). NeuroTrails ensembles (``reward_shared_layers=TRAILS_SHARED``: the input layer
 and the first hidden layer are one trunk shared by the members, each member keeps a head of the
 last two layers): ``r2n-trails`` (R2N's sparse input layer is then the trunk's, one instead of
-one per member) and ``pebble-trails`` (dense), on the same cells as the ablations.
+one per member) and ``pebble-trails`` (dense), on the same cells as the ablations. Dynamic
+pruning of the labelled pairs (issue 20's sampler, ``reward_pair_keep``), on the same cells:
+``r2n-prune70`` / ``pebble-prune70`` keep 70% of the pairs each pass (InfoBatch) and take 70%
+of the steps (``STEPS_70``); ``r2n-steps70`` / ``pebble-steps70`` take the same 70% of the steps
+on every pair (the equal-compute baseline).
 
 Metrics: accuracy on 2000 fresh pairs of held-out episodes (strict labels), Pearson r of the
 learned and the true reward on every held-out transition, active input connections per real
@@ -53,8 +57,15 @@ import numpy as np
 
 NAME = "reward_learning"
 ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
-ABLATIONS = ("r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4", "r2n-trails", "pebble-trails")
+ABLATIONS = (
+    "r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4", "r2n-trails", "pebble-trails",
+    "r2n-prune70", "r2n-steps70", "pebble-prune70", "pebble-steps70",
+)  # fmt: skip
 STEPS = 600
+#: Gradient steps of the pair-pruning arms and their equal-compute baselines: 70% of STEPS.
+STEPS_70 = round(0.7 * STEPS)
+#: The share of the labelled pairs each pass of the pruning arms keeps (InfoBatch).
+PAIR_KEEP = 0.7
 SEGMENT = 25
 HIDDEN = (64, 64, 64)
 EPISODES, LENGTH, TRAIN_EPISODES = 80, 200, 60
@@ -74,14 +85,14 @@ class Cell(offline.Cell):
 
 
 def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = (*ARMS, *ABLATIONS)) -> list[Cell]:
-    """Noise sweep and label sweep on Pendulum; two harder tasks at 95% noise (HalfCheetah at 90%
-    and 98% too); the ablations on
+    """Noise sweep and label sweep on Pendulum; two harder tasks at 95% and 98% noise (HalfCheetah
+    at 90% and 99% too); the ablations on
     Pendulum at 95-99% noise and HalfCheetah at 95%."""
     arms = list(arms)
     points = [("Pendulum-v1", f, 500) for f in (0.8, 0.9, 0.95, 0.98, 0.99)]
     points += [("Pendulum-v1", 0.98, n) for n in (100, 2000)]
-    points += [(task, 0.95, 500) for task in ("HalfCheetah-v5", "walker-walk")]
-    points += [("HalfCheetah-v5", f, 500) for f in (0.9, 0.98)]
+    points += [(task, f, 500) for task in ("HalfCheetah-v5", "walker-walk") for f in (0.95, 0.98)]
+    points += [("HalfCheetah-v5", f, 500) for f in (0.9, 0.99)]
     main = [a for a in arms if a in ARMS]
     cells = [Cell(t, f, n, a, s) for t, f, n in points for a in main for s in seeds]
     ablated = [("Pendulum-v1", f, 500) for f in (0.95, 0.98, 0.99)] + [
@@ -158,6 +169,10 @@ def _preference(arm: str) -> Any:
         return dataclasses.replace(r2n, reward_input_l1=0.0)
     elif arm == "r2n-trails":
         return dataclasses.replace(r2n, reward_shared_layers=TRAILS_SHARED)
+    elif arm in ("r2n-prune70", "r2n-steps70", "pebble-prune70", "pebble-steps70"):
+        method = agents.r2n if arm.startswith("r2n") else agents.pebble
+        keep = PAIR_KEEP if "prune" in arm else 1.0
+        return method(**{**base, "reward_steps": STEPS_70}, reward_pair_keep=keep)
     else:
         raise ValueError(f"arm={arm!r} is not valid; choose one of {[*ARMS, *ABLATIONS]}.")
     return dataclasses.replace(r2n, reward_sparsity=sparsity)
@@ -185,6 +200,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             obs_dim, act_dim, cfg.ensemble_size, cfg.reward_hidden, cfg.reward_lr,
             cfg.reward_batch_size, cfg.reward_sparsity, cfg.reward_input_l1, cfg.reward_input_l2,
             seed=cell.seed, shared_layers=cfg.reward_shared_layers,
+            pair_keep=cfg.reward_pair_keep, pair_policy=cfg.reward_pair_policy,
         )  # fmt: skip
         parameters = _parameters(model)
         stats = model.train(

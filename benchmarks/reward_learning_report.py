@@ -25,6 +25,10 @@ COLORS = {
     "r2n": "#d62728",
     "r2n-trails": "#2ca02c",
     "pebble-trails": "#98df8a",
+    "r2n-prune70": "#ff9896",
+    "r2n-steps70": "#c49c94",
+    "pebble-prune70": "#aec7e8",
+    "pebble-steps70": "#c7c7c7",
 }
 Groups = dict[tuple, dict[str, Rows]]
 

@@ -36,13 +36,18 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sparse_rl.validation import ConfigError, check_choice, check_fraction, check_int
 
-from .hard_samples import subset_size
-
 #: The policies; the rules are in :class:`DynamicPruningSampler`'s docstring.
 POLICIES = ("infobatch", "random", "hardest", "epsilon_greedy")
 #: ``score`` values other than a callable.
 SCORES = ("loss",)
 ScoreFn = Callable[[Tensor], Any]
+
+
+def subset_size(n: int, fraction: float) -> int:
+    """``fraction`` of ``n`` rounded half up, at least 1: the hardest and the random subsets of
+    one fraction have the same size."""
+    n = check_int("n", n)
+    return max(1, int(check_fraction("fraction", fraction) * n + 0.5))
 
 
 @dataclass(frozen=True)
@@ -180,9 +185,24 @@ class DynamicPruningSampler(Sampler[int]):
             return False
         return epoch >= math.ceil((1 - self.anneal) * self.epochs - 1e-9)
 
-    def kept_count(self) -> int:
-        """Samples drawn this epoch, all ranks together (before padding)."""
-        return self.n if self.full_data(self.epoch) else subset_size(self.n, self.keep)
+    def kept_count(self, epoch: int | None = None) -> int:
+        """Samples drawn in ``epoch`` (default: this one), all ranks together (before padding):
+        known ahead of the draw, so a loop can plan its steps (``fit``'s stopping schedule)."""
+        epoch = self.epoch if epoch is None else check_int("epoch", epoch, 0)
+        return self.n if self.full_data(epoch) else subset_size(self.n, self.keep)
+
+    def grow(self, n: int) -> None:
+        """The dataset grew to ``n`` samples, the new ones appended at the end (labels that keep
+        coming, a replay buffer): they start unscored, so they are kept first. The next draw is
+        made by :meth:`set_epoch`."""
+        n = check_int("n", n)
+        if n < self.n:
+            raise ValueError(f"n must be at least the current size {self.n}, got {n}: a "
+                             "dataset only grows (make a new sampler for a new one).")  # fmt: skip
+        if n > self.n:
+            self.scores = np.concatenate([self.scores, np.full(n - self.n, np.inf)])
+            self.n = n
+            self._plan = None
 
     def __len__(self) -> int:
         return math.ceil(self.kept_count() / self.num_replicas)
@@ -401,17 +421,22 @@ def train_epoch_pruned(
     loader: DataLoader,
     sampler: DynamicPruningSampler,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
+    *,
+    augment: Callable[[Tensor], Tensor] | None = None,
+    on_batch: Callable[[nn.Module, Tensor, Tensor], None] | None = None,
 ) -> PrunedEpoch:
     """One epoch on the samples ``sampler`` keeps: forward, weighted mean loss, step, and the
     per-sample losses back to the sampler. Call ``sampler.set_epoch(epoch)`` before it.
 
-    ``fit`` cannot do this today (it builds its own shuffling loader and its ``loss_fn`` sees no
-    sample indices), hence this small loop. Sparsity rides on ``optimizer`` as everywhere.
+    ``fit(..., sampler=)`` runs this each epoch; call it directly in a loop of your own (several
+    inputs per sample, your own schedule). Sparsity rides on ``optimizer`` as everywhere.
 
     :param loader: a ``DataLoader`` over an :class:`IndexedDataset` with ``sampler=sampler``;
         its batches are ``(indices, *inputs, targets)`` and the model gets ``model(*inputs)``.
     :param loss_fn: per-sample losses, shape ``(batch,)``, e.g.
         ``functools.partial(F.cross_entropy, reduction="none")``.
+    :param augment: applied to the first input of each batch before the forward pass.
+    :param on_batch: ``on_batch(model, first_input, targets)`` after every optimizer step.
     """
     if loader.sampler is not sampler:
         raise ValueError("loader must draw from sampler: DataLoader(..., sampler=sampler).")
@@ -427,7 +452,8 @@ def train_epoch_pruned(
         index, *inputs, targets = batch
         inputs = [x.to(device) for x in inputs]
         targets = targets.to(device)
-        losses = loss_fn(model(*inputs), targets)
+        fed = inputs if augment is None else [augment(inputs[0]), *inputs[1:]]
+        losses = loss_fn(model(*fed), targets)
         if losses.shape != (len(index),):
             raise ValueError(
                 f"loss_fn must return one loss per sample, shape ({len(index)},), got "
@@ -438,6 +464,8 @@ def train_epoch_pruned(
         loss.backward()
         optimizer.step()
         sampler.update(index, losses.detach())
+        if on_batch is not None:
+            on_batch(model, inputs[0], targets)
         total += float(losses.detach().sum())
         samples += len(index)
         batches += 1

@@ -18,9 +18,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import check_fraction, check_int
+from sparse_rl.validation import check_int
 
 from .corruptions import predict
+from .data_pruning import subset_size
 from .training import fit
 
 
@@ -96,13 +97,6 @@ def early_el2n_scores(
         fit(model, (x, y), epochs=epochs, seed=seed, **fit_kwargs)
         models.append(model)
     return el2n_scores(models, x, y)
-
-
-def subset_size(n: int, fraction: float) -> int:
-    """``fraction`` of ``n`` rounded half up, at least 1: the hardest and the random subsets of
-    one fraction have the same size."""
-    n = check_int("n", n)
-    return max(1, int(check_fraction("fraction", fraction) * n + 0.5))
 
 
 def hardest_subset(scores: Any, fraction: float) -> Tensor:

@@ -21,11 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from tqdm.auto import tqdm
 
 from sparse_rl import sparse_nets as sn
 from sparse_rl.validation import ConfigError, check_choice, check_int, check_number
+
+from .data_pruning import DynamicPruningSampler, IndexedDataset, train_epoch_pruned
 
 #: Tensors ``(inputs, targets)`` sharing their first dimension (numpy arrays are converted,
 #: floating ones to torch's default dtype), or a torch ``Dataset`` of ``(input, target)`` pairs.
@@ -41,7 +43,8 @@ DEFAULT_UPDATER = "set"
 @dataclass(frozen=True)
 class EpochRecord:
     """One epoch: mean training loss, validation loss and metric (None without a validation
-    split), global density of the sparse layers (1.0 when dense), wall-clock seconds."""
+    split), global density of the sparse layers (1.0 when dense), wall-clock seconds, and the
+    samples trained on (gradient computations: fewer than the dataset with a pruning sampler)."""
 
     epoch: int
     train_loss: float
@@ -49,6 +52,7 @@ class EpochRecord:
     val_metric: float | None
     density: float
     seconds: float
+    samples: int
 
 
 @dataclass
@@ -148,6 +152,7 @@ def fit(
     val_data: Data | None = None,
     loss_fn: LossFn = F.cross_entropy,
     *,
+    sampler: DynamicPruningSampler | None = None,
     epochs: int = 100,
     batch_size: int = 100,
     lr: float = 1e-3,
@@ -165,7 +170,13 @@ def fit(
 ) -> History:
     """Train ``model`` on ``train_data``; keep the weights and masks of the best validation epoch.
 
-    :param loss_fn: ``loss_fn(model(inputs), targets)``, a mean over the batch.
+    :param loss_fn: ``loss_fn(model(inputs), targets)``, a mean over the batch; with ``sampler``
+        one loss per sample, shape ``(batch,)`` (the default cross-entropy is then taken per
+        sample), weighted by the sampler and fed back to it as scores.
+    :param sampler: a :class:`DynamicPruningSampler` over ``train_data`` (dynamic data pruning:
+        each epoch trains on the share it keeps, :func:`train_epoch_pruned`); give it
+        ``epochs=`` equal to ``epochs`` for InfoBatch's annealing. It draws with its own seed.
+        The sparse stopping schedule counts the steps the kept shares make.
     :param patience: stop after this many epochs without a lower validation loss (None: run
         all ``epochs``). With ``val_data`` the best epoch's weights, masks and sparsity state are
         restored at the end either way.
@@ -198,8 +209,13 @@ def fit(
     device = _model_device(model)
     train = _as_data(train_data, "train_data")
     val = None if val_data is None else _as_data(val_data, "val_data")
-    steps_per_epoch = math.ceil(_length(train) / batch_size)
-    settings = training_sparsity(sparsity, epochs * steps_per_epoch)
+    planned = _planned_steps(_length(train), epochs, batch_size, sampler)
+    settings = training_sparsity(sparsity, planned)
+    val_loss_fn = loss_fn
+    if sampler is not None:
+        if loss_fn is F.cross_entropy:
+            loss_fn = _per_sample_cross_entropy
+        val_loss_fn = _batch_mean(loss_fn)
 
     forked = [device.index or 0] if device.type == "cuda" else []
     with sn.seeded(seed, devices=forked):
@@ -207,33 +223,33 @@ def fit(
         opt = _optimizer(model, optimizer, lr, weight_decay, momentum)
         sparse = None if settings is None else settings.apply(model, opt, seed=seed)
         records: list[EpochRecord] = []
+        loader = None if sampler is None else _pruned_loader(train, batch_size, sampler)
         best_loss, best_epoch, best = math.inf, -1, None
         stopped = False
         bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress, leave=False)
         for epoch in bar:
             start = time.perf_counter()
-            model.train()
-            total, count = 0.0, 0
-            for inputs, targets in _batches(train, batch_size, shuffler, device):
-                outputs = model(inputs if augment is None else augment(inputs))
-                loss = loss_fn(outputs, targets)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(inputs)
-                count += len(inputs)
-                if on_batch is not None:
-                    on_batch(model, inputs, targets)
+            if loader is not None and sampler is not None:
+                sampler.set_epoch(epoch)
+                done = train_epoch_pruned(
+                    model, opt, loader, sampler, loss_fn, augment=augment, on_batch=on_batch
+                )
+                train_loss, count = done.loss, done.samples
+            else:
+                train_loss, count = _train_epoch(
+                    model, opt, train, loss_fn, batch_size, shuffler, augment, on_batch
+                )
             val_loss, val_metric = (None, None)
             if val is not None:
-                val_loss, val_metric = evaluate(model, val, loss_fn, batch_size, metric)
+                val_loss, val_metric = evaluate(model, val, val_loss_fn, batch_size, metric)
             record = EpochRecord(
                 epoch=epoch,
-                train_loss=total / count,
+                train_loss=train_loss,
                 val_loss=val_loss,
                 val_metric=val_metric,
                 density=1.0 if sparse is None else sparse.stats().density,
                 seconds=time.perf_counter() - start,
+                samples=count,
             )
             records.append(record)
             if on_epoch is not None:
@@ -256,6 +272,75 @@ def fit(
     model.eval()
     stats = None if sparse is None else sparse.stats()
     return History(records, best_epoch, stopped, stats, sparse)
+
+
+def _train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    train: Data,
+    loss_fn: LossFn,
+    batch_size: int,
+    shuffler: torch.Generator,
+    augment: Callable[[Tensor], Tensor] | None,
+    on_batch: Callable[[nn.Module, Tensor, Tensor], None] | None,
+) -> tuple[float, int]:
+    """One epoch over all of ``train``: (mean training loss, samples)."""
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in _batches(train, batch_size, shuffler, _model_device(model)):
+        outputs = model(inputs if augment is None else augment(inputs))
+        loss = loss_fn(outputs, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(inputs)
+        count += len(inputs)
+        if on_batch is not None:
+            on_batch(model, inputs, targets)
+    return total / count, count
+
+
+def _planned_steps(
+    n: int, epochs: int, batch_size: int, sampler: DynamicPruningSampler | None
+) -> int:
+    """Optimizer steps of the whole run: what a stopping schedule is planned over."""
+    if sampler is None:
+        return epochs * math.ceil(n / batch_size)
+    if not isinstance(sampler, DynamicPruningSampler):
+        raise ConfigError(
+            f"sampler must be a DynamicPruningSampler, got {type(sampler).__name__}."
+        )
+    if sampler.n != n:
+        raise ConfigError(
+            f"sampler: it was made for {sampler.n} samples, train_data has {n}."
+        )
+    if sampler.epochs is not None and sampler.epochs != epochs:
+        raise ConfigError(
+            f"sampler: its epochs={sampler.epochs} (when annealing starts) differs from fit's "
+            f"epochs={epochs}; make it with epochs={epochs}, or epochs=None for no annealing."
+        )
+    per_rank = (math.ceil(sampler.kept_count(e) / sampler.num_replicas) for e in range(epochs))
+    return sum(math.ceil(k / batch_size) for k in per_rank)
+
+
+def _pruned_loader(
+    train: Data, batch_size: int, sampler: DynamicPruningSampler
+) -> DataLoader:
+    dataset = train if isinstance(train, Dataset) else TensorDataset(*train)
+    return DataLoader(IndexedDataset(dataset), batch_size, sampler=sampler)
+
+
+def _per_sample_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
+    return F.cross_entropy(outputs, targets, reduction="none")
+
+
+def _batch_mean(loss_fn: LossFn) -> LossFn:
+    """A per-sample loss as the batch mean, for validation."""
+
+    def mean_loss(outputs: Tensor, targets: Tensor) -> Tensor:
+        return loss_fn(outputs, targets).mean()
+
+    return mean_loss
 
 
 @torch.no_grad()

@@ -393,3 +393,71 @@ def test_reward_shared_layers_setting(tmp_path: Path) -> None:
                                   model.reward_model.reward(obs, act))  # fmt: skip
     saved_mask = model.reward_model.sparsity.masks["trunk.0"]  # type: ignore[union-attr]
     assert torch.equal(loaded.reward_model.sparsity.masks["trunk.0"], saved_mask)  # type: ignore[union-attr]
+
+
+def _pruned(seed: int = 0, keep: float = 0.5, policy: str = "infobatch") -> RewardModel:
+    return RewardModel(OBS, ACT, members=3, hidden=(32, 32), lr=3e-3, batch_size=10,
+                       seed=seed, pair_keep=keep, pair_policy=policy)  # fmt: skip
+
+
+def test_pair_pruning_trains_each_pass_on_the_kept_share_and_grows_with_the_labels() -> None:
+    model = _pruned(policy="hardest")
+    o0, a0, o1, a1, y = pairs(60, seed=5)
+    passes: list[np.ndarray] = []
+    epoch_order = model._epoch_order
+    model._epoch_order = lambda n, p: passes.append(epoch_order(n, p)) or passes[-1]  # type: ignore[method-assign]
+    model.train(o0[:40], a0[:40], o1[:40], a1[:40], y[:40], steps=8)  # 2 batches of 10 a pass
+    assert [p.shape for p in passes] == [(3, 20)] * 4  # half of the 40 pairs, every member
+    assert all(len(set(p[0])) == 20 and set(p[0]) == set(p[1]) for p in passes)
+    assert model.pairs is not None and model.pairs.stats().scored == 40  # losses fed back
+    model.train(o0, a0, o1, a1, y, steps=3)  # 20 new labels, unscored: the hardest
+    assert model.pairs.n == 60 and set(range(40, 60)) <= set(passes[4][0])
+    full = small()  # pair_keep=1.0: every pair, no sampler
+    full.train(o0, a0, o1, a1, y, steps=2)
+    assert full.pairs is None
+
+
+def test_pair_pruning_learns_and_resumes_identically() -> None:
+    o0, a0, o1, a1, y = pairs(400, seed=1)
+    a = _pruned(seed=4, keep=0.7)
+    a.train(o0[:150], a0[:150], o1[:150], a1[:150], y[:150], steps=40)
+    b = _pruned(seed=99, keep=0.7)
+    b.load_state_dict(a.state_dict())
+    for model in (a, b):
+        model.train(o0[:300], a0[:300], o1[:300], a1[:300], y[:300], steps=200)
+    obs = np.random.default_rng(0).normal(size=(10, OBS)).astype(np.float32)
+    act = np.zeros((10, ACT), np.float32)
+    np.testing.assert_array_equal(a.reward(obs, act), b.reward(obs, act))
+    assert a.accuracy(o0[300:], a0[300:], o1[300:], a1[300:], y[300:]) > 0.75
+    with pytest.raises(ValueError, match="prunes its labelled pairs"):
+        small().load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match=r"pair_keep must lie in \(0, 1\]"):
+        _pruned(keep=0.0)
+
+
+def test_a_saved_agent_keeps_its_pair_scores(tmp_path: Path) -> None:
+    """PrefSAC with pruned pairs: save and load keep the sampler's scores and draws."""
+    import gymnasium as gym
+    from sparse_rl.agents.pbrl.agent import PrefSAC, pebble
+
+    from sparse_rl import envs
+
+    with pytest.raises(ValueError, match="reward_pair_policy: 'hardst' is not valid"):
+        pebble(reward_pair_policy="hardst")
+    config = pebble(reward_hidden=(16,), reward_steps=5, reward_batch_size=8, segment_length=10,
+                    labels_per_session=8, session_every=100, budget=16, unsupervised_steps=0,
+                    reward_pair_keep=0.5)  # fmt: skip
+    env = envs.NoisyFeatures(gym.make("Pendulum-v1"), noise_fraction=0.5)
+    model = PrefSAC("MlpPolicy", env, preference=config, label_store=tmp_path / "labels.sqlite",
+                    learning_starts=50, batch_size=16, seed=0,
+                    policy_kwargs={"net_arch": [8]})  # fmt: skip
+    model.learn(200)
+    pairs = model.reward_model.pairs
+    assert pairs is not None and pairs.n == 16 and pairs.stats().scored > 8
+    model.save(tmp_path / "model")
+    loaded = PrefSAC.load(tmp_path / "model", env=env)
+    again = loaded.reward_model.pairs
+    assert again is not None and loaded.preference.reward_pair_keep == 0.5
+    assert torch.equal(again.state_dict()["scores"], pairs.state_dict()["scores"])
+    again.set_epoch(7), pairs.set_epoch(7)
+    assert list(again) == list(pairs)

@@ -27,6 +27,8 @@ from sparse_rl.supervised import (
     DynamicPruningSampler,
     IndexedDataset,
     drop_timesteps,
+    fit,
+    mlp,
     train_epoch_pruned,
 )
 from torch import nn
@@ -350,6 +352,53 @@ def test_train_epoch_pruned_steps_on_the_weighted_loss_and_feeds_back_the_scores
     with pytest.raises(ValueError, match="loader must draw from sampler"):
         train_epoch_pruned(model, torch.optim.SGD(model.parameters(), lr=0.1), other, sampler,
                            loss_fn)  # fmt: skip
+
+
+def _fit_data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 6, generator=g)
+    return x, (x[:, 0] - x[:, 1] > 0).long()
+
+
+def test_fit_with_a_sampler_trains_each_epoch_on_the_kept_share_and_plans_over_it() -> None:
+    x, y = _fit_data(100)
+    sampler = DynamicPruningSampler(100, 0.7, "infobatch", epochs=8, seed=1)
+    torch.manual_seed(0)
+    model = mlp(6, (16,), 2)
+    steps: list[int] = []
+    history = fit(model, (x[:100], y[:100]), _fit_data(140), epochs=8, batch_size=16, lr=1e-2,
+                  sampler=sampler, sparsity={"density": 0.5},
+                  on_batch=lambda *_: steps.append(1))  # fmt: skip
+    assert history.column("samples") == [70] * 7 + [100]  # the last epoch is annealed
+    assert len(steps) == 7 * 5 + 7  # ceil(70/16), ceil(100/16)
+    assert history.sparsity is not None
+    assert history.sparsity.updater.end_step == round(0.75 * len(steps))  # planned, not 8 × 7
+    assert sampler.stats().scored == 100  # the per-sample losses went back as scores
+    assert history.column("val_loss")[-1] < history.column("val_loss")[0]  # a batch mean
+    dense = fit(mlp(6, (16,), 2), (x, y), epochs=2, batch_size=16, seed=1)
+    assert dense.column("samples") == [100, 100]
+
+
+def test_fit_refuses_a_sampler_made_for_other_data_or_another_length_of_run() -> None:
+    x, y = _fit_data(50)
+    with pytest.raises(ConfigError, match="made for 40 samples, train_data has 50"):
+        fit(mlp(6, (8,), 2), (x, y), epochs=2, sampler=DynamicPruningSampler(40))
+    with pytest.raises(ConfigError, match="epochs=5 .* fit's epochs=2"):
+        fit(mlp(6, (8,), 2), (x, y), epochs=2, sampler=DynamicPruningSampler(50, epochs=5))
+    with pytest.raises(ValueError, match="reduction='none'"):
+        fit(mlp(6, (8,), 2), (x, y), None, lambda out, t: F.cross_entropy(out, t), epochs=1,
+            sampler=DynamicPruningSampler(50))  # fmt: skip
+
+
+def test_a_grown_sampler_keeps_the_old_scores_and_draws_the_new_samples_first() -> None:
+    sampler = DynamicPruningSampler(10, 0.5, "hardest", seed=0)
+    sampler.update(range(10), np.arange(10.0))
+    sampler.grow(13)
+    assert len(sampler) == 7 and sampler.stats().scored == 10
+    sampler.set_epoch(1)
+    assert set(sampler) == {10, 11, 12, 9, 8, 7, 6}  # unscored first, then the hardest
+    with pytest.raises(ValueError, match="at least the current size 13, got 12"):
+        sampler.grow(12)
 
 
 # -- bad arguments ----------------------------------------------------------------------------

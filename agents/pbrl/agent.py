@@ -46,12 +46,13 @@ from sparse_rl.agents.pbrl.reward_model import (
 from sparse_rl.agents.pbrl.state_entropy import StateEntropyReward
 from sparse_rl.agents.pbrl.teacher import SimulatedTeacher
 from sparse_rl.agents.sparse.policies import SparseSACPolicy
+from sparse_rl.supervised.data_pruning import POLICIES as PAIR_POLICIES
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
 from torch import nn
 
 from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import check_choice, check_int
+from sparse_rl.validation import check_choice, check_fraction, check_int
 
 ENTROPY_SPACES = ("obs", "reward_features", "none")
 
@@ -106,6 +107,12 @@ class PbRLConfig:
         all members, each member keeping its own head of the remaining layers (NeuroTrails);
         in [0, len(reward_hidden)], 0 (default) for independent members. ``reward_sparsity``
         applies to the whole model: its ``layers="input"`` is then the trunk's first layer.
+    :param reward_pair_keep: dynamic data pruning of the labelled pairs (issue 20's sampler,
+        docs/data_pruning.md): each pass of reward training uses this share of the pairs,
+        chosen by ``reward_pair_policy`` from each pair's latest loss; new pairs come first.
+        1.0 (default) trains on every pair. With ``reward_steps`` the steps stay the same: fewer
+        steps are what saves time (measured in docs/reward_learning.md).
+    :param reward_pair_policy: "infobatch" (default), "random", "hardest" or "epsilon_greedy".
     :param entropy_space: where k-NN distances are taken: "obs", "reward_features" (the first
         reward model's input layer, which R2N makes sparse), or "none" (skip pre-training).
     """
@@ -121,6 +128,8 @@ class PbRLConfig:
     reward_input_l2: float = 0.0
     reward_sparsity: sn.SparsitySettings | Mapping[str, Any] | None = None
     reward_shared_layers: int = 0
+    reward_pair_keep: float = 1.0
+    reward_pair_policy: str = "infobatch"
     segment_length: int = 50
     query_method: str = "disagreement"
     candidate_multiplier: int = 10
@@ -137,6 +146,8 @@ class PbRLConfig:
             object.__setattr__(self, "reward_sparsity", reward_sparsity(self.reward_sparsity))
         check_choice("query_method", self.query_method, QUERY_METHODS)
         check_choice("entropy_space", self.entropy_space, ENTROPY_SPACES)
+        check_fraction("reward_pair_keep", self.reward_pair_keep)
+        check_choice("reward_pair_policy", self.reward_pair_policy, PAIR_POLICIES)
         for name in ("ensemble_size", "reward_batch_size", "reward_steps", "reward_epochs",
                      "segment_length", "candidate_multiplier", "labels_per_session",
                      "session_every", "entropy_k", "relabel_chunk"):  # fmt: skip
@@ -331,6 +342,8 @@ class PrefSAC(SAC):
             device=self.device,
             seed=0 if self.seed is None else self.seed,
             shared_layers=cfg.reward_shared_layers,
+            pair_keep=cfg.reward_pair_keep,
+            pair_policy=cfg.reward_pair_policy,
         )
         self.label_store = self._open_label_store(obs_dim, act_dim)
         self.pretrain_end = self.learning_starts + cfg.unsupervised_steps
@@ -438,6 +451,7 @@ class PrefSAC(SAC):
             "query_rng": self.query_rng.bit_generator.state,
             "reward_rng": self.reward_model._rng.bit_generator.state,
             "reward_sparsity": None if sparsity is None else sparsity.state_dict(),
+            "reward_pairs": self.reward_model.pairs_state_dict(),
             "entropy": self.entropy_reward.state_dict(),
             "pretraining": self._pretraining,
             "last_session_step": self._last_session_step,
@@ -467,6 +481,7 @@ class PrefSAC(SAC):
         self.reward_model._rng.bit_generator.state = state["reward_rng"]
         if sparsity is not None:
             sparsity.load_state_dict(state["reward_sparsity"])
+        self.reward_model.load_pairs_state_dict(state.get("reward_pairs"))  # None: saved before
         self.entropy_reward.load_state_dict(state["entropy"])
         self._pretraining = bool(state["pretraining"])
         self._last_session_step = int(state["last_session_step"])

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from sparse_rl.supervised.data_pruning import POLICIES, DynamicPruningSampler
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sparse_rl import sparse_nets as sn
-from sparse_rl.validation import ConfigError
+from sparse_rl.validation import ConfigError, check_choice, check_fraction
 
 #: Reward-model gradient steps per training call unless told otherwise.
 DEFAULT_STEPS = 200
@@ -123,13 +124,18 @@ def check_shared_layers(value: Any, hidden: Sequence[int], name: str = "shared_l
     return int(value)
 
 
-def preference_loss(returns0: Tensor, returns1: Tensor, labels: Tensor) -> Tensor:
+def preference_loss(
+    returns0: Tensor, returns1: Tensor, labels: Tensor, reduction: str = "mean"
+) -> Tensor:
     """Bradley–Terry cross-entropy, P[σ1 ≻ σ0] = softmax(R0, R1)[1]; labels in {0, 0.5, 1}.
 
-    Shapes: returns (members, B), labels (members, B) or (B,); mean over everything.
+    Shapes: returns (members, B), labels (members, B) or (B,); mean over everything, or
+    ``reduction="none"`` for one loss per (member, pair).
     """
     logits = returns1 - returns0
-    return F.binary_cross_entropy_with_logits(logits, labels.expand_as(logits))
+    return F.binary_cross_entropy_with_logits(
+        logits, labels.expand_as(logits), reduction=reduction
+    )
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,12 @@ class RewardModel:
     :param input_l2: L2 penalty (weight decay, coupled) on each input layer.
     :param shared_layers: layers of a trunk shared by all members (:class:`RewardEnsemble`);
         0 for independent members.
+    :param pair_keep: dynamic pruning of the labelled pairs (the supervised side's
+        :class:`~sparse_rl.supervised.DynamicPruningSampler`, one over all labels, grown as they
+        come): each pass over the labels trains on this share, chosen by ``pair_policy`` from
+        each pair's latest loss (new pairs first); 1.0 (default) trains on every pair.
+    :param pair_policy: the sampler's policy ("infobatch": below-mean-loss pairs pruned at
+        random and the kept ones weighted up, so the loss stays unbiased).
     """
 
     def __init__(
@@ -181,7 +193,14 @@ class RewardModel:
         device: str | torch.device = "cpu",
         seed: int = 0,
         shared_layers: int = 0,
+        pair_keep: float = 1.0,
+        pair_policy: str = "infobatch",
     ) -> None:
+        self.pair_keep = check_fraction("pair_keep", pair_keep)
+        self.pair_policy = check_choice("pair_policy", pair_policy, POLICIES)
+        self.pairs: DynamicPruningSampler | None = None  # made on the first training call
+        self._pair_epoch = 0
+        self._seed = seed
         for name, value in (("input_l1", input_l1), ("input_l2", input_l2)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
@@ -243,16 +262,21 @@ class RewardModel:
         done, loss_value, accuracy = 0, float("nan"), 0.0
         batches = -(-n // self.batch_size)
         limit = steps if steps is not None else int(epochs) * batches  # type: ignore[arg-type]
+        pairs = self._pair_sampler(n)
         self.ensemble.train()
         while done < limit:
-            order = torch.as_tensor(
-                np.stack([self._rng.permutation(n) for _ in range(self.ensemble.size)])
-            )
-            for start in range(0, n, self.batch_size):
+            order = torch.as_tensor(self._epoch_order(n, pairs))
+            for start in range(0, order.shape[1], self.batch_size):
                 idx = order[:, start : start + self.batch_size]  # (M, b): per-member batches
                 r0 = self.ensemble(o0[idx], a0[idx], per_member=True).sum(-1)  # (M, b)
                 r1 = self.ensemble(o1[idx], a1[idx], per_member=True).sum(-1)
-                loss = preference_loss(r0, r1, y[idx])
+                if pairs is None:
+                    loss = preference_loss(r0, r1, y[idx])
+                else:  # weighted as the sampler says; each pair's latest loss is its score
+                    losses = preference_loss(r0, r1, y[idx], reduction="none")
+                    flat = idx.reshape(-1)
+                    loss = (losses.reshape(-1) * pairs.weights(flat).to(losses.device)).mean()
+                    pairs.update(flat, losses.detach().reshape(-1))
                 loss_value = loss.item()
                 self.optimizer.zero_grad(set_to_none=True)
                 (loss + self._input_penalty()).backward()
@@ -267,6 +291,28 @@ class RewardModel:
         if target_accuracy is None:
             accuracy = self.accuracy(obs0, act0, obs1, act1, labels)
         return RewardTrainStats(loss=loss_value, accuracy=accuracy, steps=done)
+
+    def _pair_sampler(self, n: int) -> DynamicPruningSampler | None:
+        """The pruning sampler over the ``n`` labels so far (labels only ever get appended)."""
+        if self.pair_keep == 1.0:
+            return None
+        if self.pairs is None:
+            self.pairs = DynamicPruningSampler(
+                n, self.pair_keep, self.pair_policy, seed=self._seed, num_replicas=1, rank=0
+            )
+        elif n != self.pairs.n:
+            self.pairs.grow(n)
+        return self.pairs
+
+    def _epoch_order(self, n: int, pairs: DynamicPruningSampler | None) -> np.ndarray:
+        """(members, count) label indices of one pass: each member its own shuffle of all
+        labels, or of the pairs the sampler keeps this pass (the same set for every member)."""
+        kept = np.arange(n)
+        if pairs is not None:
+            pairs.set_epoch(self._pair_epoch)
+            self._pair_epoch += 1
+            kept = np.fromiter(pairs, dtype=np.int64)
+        return np.stack([kept[self._rng.permutation(len(kept))] for _ in range(self.ensemble.size)])
 
     def _input_penalty(self) -> Tensor | float:
         """L1 and L2 of the input layers, averaged over them as the fit loss is over members (a
@@ -353,7 +399,30 @@ class RewardModel:
             "optimizer": self.optimizer.state_dict(),
             "sparsity": None if self.sparsity is None else self.sparsity.state_dict(),
             "rng": self._rng.bit_generator.state,
+            "pairs": self.pairs_state_dict(),
         }
+
+    def pairs_state_dict(self) -> dict[str, Any] | None:
+        """The pair-pruning sampler's scores and draws (None without pruning or before any
+        training): a resumed model draws the pairs the original would."""
+        if self.pairs is None:
+            return None
+        return {"sampler": self.pairs.state_dict(), "epoch": self._pair_epoch}
+
+    def load_pairs_state_dict(self, pairs: dict[str, Any] | None) -> None:
+        if pairs is not None and self.pair_keep == 1.0:
+            raise ValueError(
+                "the saved reward model prunes its labelled pairs; build this one with the same "
+                "pair_keep and pair_policy before loading."
+            )
+        self.pairs, self._pair_epoch = None, 0
+        if pairs is not None:
+            saved = pairs["sampler"]
+            self.pairs = DynamicPruningSampler(
+                saved["n"], self.pair_keep, self.pair_policy, num_replicas=1, rank=0
+            )
+            self.pairs.load_state_dict(saved)
+            self._pair_epoch = int(pairs["epoch"])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # Optimizer.load_state_dict keeps the given moment tensors: copy, so two live models
@@ -370,3 +439,4 @@ class RewardModel:
         if self.sparsity is not None:
             self.sparsity.load_state_dict(state["sparsity"])
         self._rng.bit_generator.state = state["rng"]
+        self.load_pairs_state_dict(state.get("pairs"))  # absent before pair pruning
