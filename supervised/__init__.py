@@ -44,6 +44,7 @@ from .ensembles import (
     budget_density,
     dense_parameters,
     ensemble_metrics,
+    flatten_positions,
     forward_macs,
     part_count,
 )
@@ -55,6 +56,7 @@ from .hard_samples import (
     subset_size,
 )
 from .importance import IMPORTANCES, input_attribution, input_degree, input_strength
+from .language import MarkovLanguage, TinyLMConfig, tiny_causal_lm
 from .networks import mlp, small_cnn
 from .training import (
     SUPERVISED_SPARSITY,
@@ -101,12 +103,14 @@ __all__ = [
     "EpochRecord",
     "History",
     "IndexedDataset",
+    "MarkovLanguage",
     "MultiHeadEnsemble",
     "PartCount",
     "PrunedEpoch",
     "PruningStats",
     "QuickSelection",
     "SparseFeatureSelector",
+    "TinyLMConfig",
     "active_parameters",
     "budget_density",
     "corrupt",
@@ -117,6 +121,7 @@ __all__ = [
     "ensemble_metrics",
     "evaluate",
     "fit",
+    "flatten_positions",
     "forward_macs",
     "hardest_subset",
     "input_attribution",
@@ -132,6 +137,7 @@ __all__ = [
     "small_cnn",
     "stopping_updater",
     "subset_size",
+    "tiny_causal_lm",
     "train_epoch_pruned",
     "training_sparsity",
 ]

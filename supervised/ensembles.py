@@ -49,7 +49,8 @@ NEUROTRAILS_SPARSITY = MappingProxyType(
 
 class MultiHeadEnsemble(nn.Module):
     """A shared ``trunk`` and ``num_heads`` independent heads; forward gives
-    ``(batch, heads, classes)``.
+    ``(batch, heads, classes)``, or ``(batch, heads, *positions, classes)`` when each head
+    predicts per position (a language model's ``(batch, heads, time, vocab)``).
 
     :param trunk: the shared first layers (an empty ``nn.Sequential`` for none).
     :param head_factory: called once per head; each call must build a new module, so that no
@@ -113,11 +114,19 @@ class MultiHeadEnsemble(nn.Module):
 
     @staticmethod
     def loss(outputs: Tensor, targets: Tensor) -> Tensor:
-        """Mean over heads of each head's mean cross-entropy: ``fit``'s ``loss_fn``."""
+        """Mean over heads of each head's mean cross-entropy: ``fit``'s ``loss_fn``. Targets are
+        ``(batch,)`` class indices, or ``(batch, *positions)`` for per-position outputs."""
         _check_outputs(outputs)
         heads = outputs.shape[1]
-        # (batch, classes, heads) against (batch, heads): cross_entropy's K-dimensional form
-        return F.cross_entropy(outputs.transpose(1, 2), targets[:, None].expand(-1, heads))
+        if targets.shape != (outputs.shape[0], *outputs.shape[2:-1]):
+            raise ValueError(
+                f"targets of shape {tuple(targets.shape)} do not match outputs "
+                f"{tuple(outputs.shape)}: expected {(outputs.shape[0], *outputs.shape[2:-1])}."
+            )
+        # (batch, classes, heads, *positions) against (batch, heads, *positions): the
+        # K-dimensional form of cross_entropy
+        expanded = targets[:, None].expand(-1, heads, *targets.shape[1:])
+        return F.cross_entropy(outputs.movedim(-1, 1), expanded)
 
     @staticmethod
     def combined_logits(outputs: Tensor) -> Tensor:
@@ -136,7 +145,9 @@ class MultiHeadEnsemble(nn.Module):
 
     @staticmethod
     def accuracy(outputs: Tensor, targets: Tensor) -> float:
-        """Accuracy of the combined prediction: ``fit``'s ``metric`` for an ensemble."""
+        """Accuracy of the combined prediction (over every position): ``fit``'s ``metric`` for
+        an ensemble."""
+        outputs, targets = flatten_positions(outputs, targets)
         return metrics.accuracy(MultiHeadEnsemble.combined_logits(outputs), targets)
 
     @torch.no_grad()
@@ -253,7 +264,9 @@ def forward_macs(model: nn.Module, inputs: Tensor) -> float:
 def ensemble_metrics(outputs: Tensor, labels: Tensor, combine: str = "logit") -> dict[str, Any]:
     """What NeuroTrails measures, from the heads' logits ``(n, heads, classes)``: accuracy,
     NLL, ECE (15 fixed bins) and Brier of the combined prediction, the mean accuracy of the
-    heads alone (``member_accuracy``) and their pairwise disagreement (None for one head)."""
+    heads alone (``member_accuracy``) and their pairwise disagreement (None for one head).
+    Per-position outputs count every position as one prediction (:func:`flatten_positions`)."""
+    outputs, labels = flatten_positions(outputs, labels)
     probs = MultiHeadEnsemble.combined_proba(outputs, combine)
     members = outputs.transpose(0, 1)
     return {
@@ -266,14 +279,26 @@ def ensemble_metrics(outputs: Tensor, labels: Tensor, combine: str = "logit") ->
     }
 
 
+def flatten_positions(outputs: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``(batch, heads, *positions, classes)`` logits and ``(batch, *positions)`` labels as
+    ``(batch × positions, heads, classes)`` and ``(batch × positions,)``: each position one
+    prediction (a language model's tokens). Plain ``(batch, heads, classes)`` passes through."""
+    _check_outputs(outputs)
+    if outputs.ndim == 3:
+        return outputs, labels
+    heads, classes = outputs.shape[1], outputs.shape[-1]
+    flat = outputs.movedim(1, -2).reshape(-1, heads, classes)
+    return flat, labels.reshape(-1)
+
+
 # -- helpers ---------------------------------------------------------------------------------
 
 
 def _check_outputs(outputs: Tensor) -> Tensor:
-    if outputs.ndim != 3:
+    if outputs.ndim < 3:
         raise ValueError(
-            f"outputs must be the heads' logits (batch, heads, classes), got shape "
-            f"{tuple(outputs.shape)}."
+            f"outputs must be the heads' logits (batch, heads, classes) or (batch, heads, "
+            f"*positions, classes), got shape {tuple(outputs.shape)}."
         )
     return outputs
 

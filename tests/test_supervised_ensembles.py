@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import importlib
 import itertools
+import math
 import json
 import re
 import sys
@@ -17,7 +18,9 @@ import pytest
 import torch
 from sparse_rl.supervised import (
     NEUROTRAILS_SPARSITY,
+    MarkovLanguage,
     MultiHeadEnsemble,
+    TinyLMConfig,
     active_parameters,
     budget_density,
     dense_parameters,
@@ -26,6 +29,7 @@ from sparse_rl.supervised import (
     forward_macs,
     metrics,
     mlp,
+    tiny_causal_lm,
 )
 from torch import nn
 from torch.nn import functional as F
@@ -289,3 +293,51 @@ def test_the_benchmark_quick_path_runs_and_reports(tmp_path: Path) -> None:
     md = (tmp_path / "neurotrails.md").read_text()
     assert "Quick smoke" in md and "| synthetic | neurotrails-2 | 1 | 2 | 3 |" in md
     assert (tmp_path / "neurotrails.png").stat().st_size > 10_000
+
+
+# -- the transformer variant ------------------------------------------------------------------
+
+LM = TinyLMConfig(vocab_size=8, dim=16, layers=2, attention_heads=2, context=12)
+
+
+def test_the_tiny_lm_is_causal_and_its_ensemble_cuts_at_a_block() -> None:
+    torch.manual_seed(0)
+    base = tiny_causal_lm(LM)
+    ids = torch.randint(0, 8, (3, 10))
+    changed = ids.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 8
+    with torch.no_grad():
+        a, b = base(ids), base(changed)
+    assert a.shape == (3, 10, 8)
+    torch.testing.assert_close(a[:, :6], b[:, :6])  # no position reads a later token
+    assert not torch.allclose(a[:, 6:], b[:, 6:])
+    model = MultiHeadEnsemble.split(base, 2, 3, seed=0)  # embedding + 1 block shared
+    assert len(model.trunk) == 2 and len(model.heads[0]) == 3  # block, norm, output layer
+    with torch.no_grad():
+        outputs = model(ids)
+    assert outputs.shape == (3, 3, 10, 8)
+    heads = [F.cross_entropy(outputs[:, h].reshape(-1, 8), ids.reshape(-1)) for h in range(3)]
+    torch.testing.assert_close(MultiHeadEnsemble.loss(outputs, ids), torch.stack(heads).mean())
+    probs = model.predict_proba(ids)
+    torch.testing.assert_close(probs, outputs.mean(1).softmax(-1))
+    with pytest.raises(ValueError, match=r"targets of shape \(3,\) do not match"):
+        MultiHeadEnsemble.loss(outputs, ids[:, 0])
+
+
+def test_a_sparse_lm_ensemble_learns_the_generated_language() -> None:
+    language = MarkovLanguage(8, 0.1, seed=0)
+    x, y = language.sample(64, 12, seed=1)
+    assert torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(language.sample(64, 12, seed=1)[0], x)
+    torch.manual_seed(0)
+    base = tiny_causal_lm(LM)
+    model = MultiHeadEnsemble.split(base, 2, 2, seed=0)
+    density = budget_density(model, dense_parameters(base))
+    history = fit(model, (x, y), language.sample(32, 12, seed=2), MultiHeadEnsemble.loss,
+                  epochs=6, batch_size=16, lr=3e-3, seed=0, metric=MultiHeadEnsemble.accuracy,
+                  sparsity={**NEUROTRAILS_SPARSITY, "density": density})  # fmt: skip
+    assert active_parameters(model) <= dense_parameters(base)
+    assert history.column("val_loss")[-1] < history.column("val_loss")[0]
+    test = language.sample(32, 12, seed=3)
+    with torch.no_grad():
+        scores = ensemble_metrics(model(test[0]), test[1])
+    assert scores["nll"] < math.log(8) and 0.0 <= scores["disagreement"] <= 1.0
