@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from _offline import Rows, by_arm, ci, fmt, read_machine, save
-from reward_learning import ABLATIONS, NAME
+from reward_learning import ABLATIONS, NAME, SEEDS
 from reward_learning import ARMS as MAIN_ARMS
 
 ARMS = (*MAIN_ARMS, *ABLATIONS)
@@ -84,6 +84,11 @@ def _verdicts(groups: Groups) -> list[str]:
         return ci([r["accuracy"] for r in rs]) if rs else None
 
     for (task, noise, labels), arms in sorted(groups.items()):
+        seeds = min(len(arms.get(a, [])) for a in ("r2n", "pebble", "pebble+l1"))
+        if seeds < len(SEEDS):  # a run cut short: no verdict on fewer seeds
+            lines.append(f"| {task} | {noise} | {labels} | pending: {seeds} of {len(SEEDS)} "
+                         "seeds | | | |")  # fmt: skip
+            continue
         r2n, pebble, l1, imit = (acc(arms, a) for a in ("r2n", "pebble", "pebble+l1", "imitation"))
         cells = []
         if r2n and pebble:
