@@ -33,7 +33,9 @@ last block, the final norm and the output layer are always per head). Arms, each
   (ERK over every layer; RigL every 10 steps, drop fraction 0.5 cosine-decayed to 0 at 75% of
   the planned steps: ``NEUROTRAILS_SPARSITY`` through ``fit``) at ``budget_density``, so its
   active parameters are at most the single network's. ``neurotrails-2`` is the TreeNet split;
-- ``neurotrails-K-d0.2`` (K = 0, 2): the same at the paper's fixed density 0.2.
+- ``neurotrails-K-d0.2`` (K = 0, 2): the same at the paper's fixed density 0.2;
+- ``neurotrails-1-x2``: ``neurotrails-1`` trained for twice the epochs (the paper scales a sparse
+  LM's steps by 1/density).
 
 Training: ``fit`` with the mean of the heads' cross-entropies, Adam 1e-3, batch 64 (language:
 3e-3, batch 32), a fixed 100 epochs on digits and 20 on the synthetic and language tasks
@@ -90,6 +92,7 @@ class Arm:
     heads: int
     sparse: bool
     density: float | None = None
+    epochs_factor: int = 1  # × the problem's epochs (the paper scales a sparse LM's steps)
 
 
 ARMS = {
@@ -99,6 +102,8 @@ ARMS = {
     **{f"neurotrails-{k}": Arm(k, HEADS, True) for k in range(len(HIDDEN) + 1)},
     # The paper's fixed density (0.2, below one dense network's budget) at splits 0 and 2.
     **{f"neurotrails-{k}-d0.2": Arm(k, HEADS, True, 0.2) for k in (0, TREENET_SHARED)},
+    # Twice the epochs at split 1 (the LM's best split): is 20 too short for a sparse LM?
+    "neurotrails-1-x2": Arm(1, HEADS, True, None, 2),
 }
 MAIN = f"neurotrails-{TREENET_SHARED}"
 
@@ -231,7 +236,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     start = time.perf_counter()
     history = fit(
         model, (x, y), data["val"], MultiHeadEnsemble.loss,
-        epochs=scale.epochs or EPOCHS[cell.problem], batch_size=batch, lr=lr, seed=cell.seed,
+        epochs=(scale.epochs or EPOCHS[cell.problem]) * ARMS[cell.arm].epochs_factor,
+        batch_size=batch, lr=lr, seed=cell.seed,
         sparsity=sparsity, metric=MultiHeadEnsemble.accuracy,
     )  # fmt: skip
     seconds = time.perf_counter() - start
