@@ -7,13 +7,14 @@
 from .convert import CSRDecision, CSRLinear, densify, sparse_inference
 from .distributions import DISTRIBUTIONS, erk_densities, layer_counts
 from .layers import SPARSIFIABLE, Selector, first_layer, last_layer, select_layers
-from .mask_init import MASK_INITS, SNIP
+from .mask_init import MASK_INITS, SNIP, MaskInit, ScoreFn
 from .schedules import SCHEDULES
 from .seeding import seeded
 from .settings import SparsitySettings, updater_from
 from .sparsity import MASK, Sparsity, sparsify
 from .stats import LayerStats, SparsityStats
 from .updaters import (
+    SEFT,
     SET,
     UPDATERS,
     GradualPruning,
@@ -29,6 +30,7 @@ __all__ = [
     "MASK",
     "MASK_INITS",
     "SCHEDULES",
+    "SEFT",
     "SET",
     "SNIP",
     "SPARSIFIABLE",
@@ -37,7 +39,9 @@ __all__ = [
     "CSRLinear",
     "GradualPruning",
     "LayerStats",
+    "MaskInit",
     "RigL",
+    "ScoreFn",
     "Selector",
     "Sensitivity",
     "Sparsity",

@@ -26,7 +26,7 @@ from sparse_rl.validation import (
 
 from .distributions import DISTRIBUTIONS
 from .layers import SPARSIFIABLE, Selector, first_layer, select_layers
-from .mask_init import MASK_INITS, SNIP
+from .mask_init import MASK_INITS, SNIP, MaskInit, is_mask_mapping
 from .sparsity import MASK, Sparsity, sparsify
 from .updaters import UPDATERS, TopologyUpdater, make_updater
 
@@ -72,7 +72,8 @@ class SparsitySettings:
         selector (glob, type, predicate, list).
     :param exclude: a selector of layers kept dense.
     :param updater: a ``TopologyUpdater``, its name, or ``{name: ..., <fields>}``.
-    :param init: first mask: "random", "magnitude" or ``SNIP(loss_fn)``.
+    :param init: first mask: "random", "magnitude", ``SNIP(loss_fn)``, a score function
+        ``(name, module) -> scores`` or the masks ``{layer name: mask}`` (see ``sparsify``).
     :param grow_init: value of newly grown weights.
     :param rescale_init: scale each sparse output row back to its dense norm: without it a
         90%-sparse layer starts at about a third of the dense activation scale.
@@ -84,7 +85,7 @@ class SparsitySettings:
     layers: Selector = "all"
     exclude: Selector | None = None
     updater: TopologyUpdater | str | Mapping[str, Any] = "static"
-    init: str | SNIP = "random"
+    init: MaskInit = "random"
     grow_init: float = 0.0
     rescale_init: bool = False
 
@@ -110,7 +111,8 @@ class SparsitySettings:
         )
         if isinstance(self.layers, str) and self.layers.lower() in LAYER_KEYWORDS:
             set_(self, "layers", self.layers.lower())
-        if not isinstance(self.init, SNIP):
+        custom = isinstance(self.init, SNIP) or is_mask_mapping(self.init) or callable(self.init)
+        if isinstance(self.init, str) or not custom:
             set_(self, "init", check_choice("init", self.init, MASK_INITS, ignore_case=True))
         set_(self, "updater", updater_from(self.updater))
         check_finite("grow_init", self.grow_init)

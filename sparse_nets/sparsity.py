@@ -41,7 +41,13 @@ from . import distributed
 from ._checks import check_mask
 from .distributions import layer_counts
 from .layers import Selector, select_layers
-from .mask_init import MASK_INITS, SNIP, initial_masks
+from .mask_init import (
+    MaskInit,
+    check_init,
+    check_init_masks,
+    initial_masks,
+    is_mask_mapping,
+)
 from .optimizer_state import held_parameters, zero_state
 from .stats import LayerStats, SparsityStats, connections_per_input
 from .updaters import UPDATERS, TopologyUpdater, make_updater
@@ -112,7 +118,7 @@ class Sparsity:
         layers: Mapping[str, nn.Module],
         counts: Mapping[str, int],
         updater: TopologyUpdater,
-        init: str | SNIP,
+        init: MaskInit,
         grow_init: float,
         seed: int,
     ) -> None:
@@ -158,6 +164,7 @@ class Sparsity:
         self._weights = [layer.weight for layer in self._masked]
         self._dense_grads: dict[str, Tensor] = {}
         self._handles: list[Any] = []
+        self._step_handle: Any = None
         self._capture_handles: list[Any] = []
         self._attached = False
 
@@ -171,11 +178,42 @@ class Sparsity:
         ]
         self._attached = True
         if self.optimizer is not None:
-            self._handles.append(self.optimizer.register_step_post_hook(lambda *_: self.step()))
+            self._hook_optimizer(self.optimizer)
         for layer in self._layers.values():
             _OWNERS[layer.module] = weakref.ref(self)
             guard_mask_loads(layer.module)
         self._arm_capture()
+
+    def _hook_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        self._step_handle = optimizer.register_step_post_hook(lambda *_: self.step())
+        self._handles.append(self._step_handle)
+
+    def attach_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Let ``optimizer``'s steps drive re-masking and topology updates from now on.
+
+        For a model made sparse before its optimizer exists: a ``transformers.Trainer`` builds
+        its optimizer when training begins, after a checkpoint (masks included) was loaded into
+        the model. Replaces the optimizer attached before, if any; the new one's state is zeroed
+        at inactive positions. Pass the torch optimizer itself, not a wrapper around it
+        (accelerate's ``AcceleratedOptimizer``: its ``.optimizer``).
+        """
+        _check_optimizer(optimizer, nullable=False)
+        held = held_parameters(optimizer)
+        absent = [n for n, layer in self._layers.items() if id(layer.weight) not in held]
+        if absent:
+            raise ValueError(
+                f"optimizer does not hold the weights of sparse layers {absent}; attach the "
+                "optimizer that trains this model."
+            )
+        if self._step_handle is not None:
+            self._step_handle.remove()
+            self._handles.remove(self._step_handle)
+            self._step_handle = None
+        self.optimizer = optimizer
+        for layer in self._layers.values():
+            zero_state(optimizer, layer.weight, ~layer.active())
+        if self._attached:
+            self._hook_optimizer(optimizer)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Sparsity:
         """A Sparsity that keeps the copied model sparse, driven by the copied optimizer.
@@ -339,7 +377,7 @@ class Sparsity:
         target = int(new.count_nonzero())
         layer.churn = int(grown.count_nonzero()) / max(target, 1)
         layer.target = target
-        layer.ever_active |= new
+        layer.ever_active |= new.to(layer.ever_active.device)  # the model may have moved since
         layer.mask.copy_(new_f)
 
     # -- reading and checkpointing ------------------------------------------------------------
@@ -452,6 +490,7 @@ class Sparsity:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._step_handle = None
         self._attached = False
         self._disarm_capture()
         for layer in self._layers.values():
@@ -559,6 +598,39 @@ def _all_finite(t: Tensor) -> bool:
     return math.isfinite(t.sum(dtype=acc).item())
 
 
+def _check_optimizer(optimizer: object, nullable: bool = True) -> None:
+    """A torch optimizer (or None where ``nullable``), and not a wrapper: hooks on a wrapper
+    such as accelerate's ``AcceleratedOptimizer`` never run, its inner optimizer's do."""
+    if optimizer is None and nullable:
+        return
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        allowed = "a torch.optim.Optimizer" + (" or None" if nullable else "")
+        raise TypeError(f"optimizer must be {allowed}, got {type(optimizer).__name__}.")
+    inner = getattr(optimizer, "optimizer", None)
+    if isinstance(inner, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer is a {type(optimizer).__name__} wrapping a {type(inner).__name__}; pass "
+            "the inner optimizer (its .optimizer): the wrapper's step hooks never run."
+        )
+
+
+def _tied_weights(model: nn.Module, chosen: Mapping[str, nn.Module]) -> dict[str, list[str]]:
+    """Chosen layers whose weight is also a parameter of another module (tied embeddings:
+    ``lm_head.weight is embed_tokens.weight``), with the other owners."""
+    owners: dict[int, list[str]] = {}
+    for name, module in model.named_modules():
+        for pname, param in module._parameters.items():
+            if param is not None:
+                owners.setdefault(id(param), []).append(f"{name}.{pname}" if name else pname)
+    tied = {}
+    for name, module in chosen.items():
+        own = f"{name}.weight" if name else "weight"
+        others = [o for o in owners.get(id(module.weight), []) if o != own]
+        if others:
+            tied[name] = others
+    return tied
+
+
 def _resolve_updater(updater: TopologyUpdater | str) -> TopologyUpdater:
     if isinstance(updater, TopologyUpdater):
         return updater
@@ -579,7 +651,7 @@ def sparsify(
     *,
     layers: Selector | None = None,
     exclude: Selector | None = None,
-    init: str | SNIP = "random",
+    init: MaskInit = "random",
     grow_init: float = 0.0,
     seed: int = 0,
 ) -> Sparsity:
@@ -593,22 +665,34 @@ def sparsify(
     :param updater: a :class:`TopologyUpdater` or its name ("static", "set", "rigl", ...).
     :param layers: which layers are sparse (glob, type, predicate or a list); default all.
     :param exclude: layers to keep dense, e.g. ``exclude=sn.last_layer(model)``.
-    :param init: first mask: "random", "magnitude" (of the current weights) or ``SNIP(loss_fn)``.
+    :param init: first mask: "random", "magnitude" (of the current weights), ``SNIP(loss_fn)``,
+        a score function ``(name, module) -> scores`` shaped like the weight (each layer keeps its
+        highest), or the masks themselves, ``{layer name: bool or 0/1 tensor}`` (a pruned model's,
+        e.g. from Wanda): then those layers are the sparse ones unless ``layers`` says otherwise,
+        and each keeps its mask's count for good; the counts may differ from the density's by at
+        most one weight per output row (pruning rounds each row).
         A layer that already carries a ``weight_mask`` (a ``copy.deepcopy`` of a sparse model, or
         a model whose Sparsity was removed) keeps it instead; it must be 0/1 and match the density.
+        A layer whose weight is tied to another module's (``lm_head`` and the input embedding)
+        is refused: masking it would mask the other too.
     :param grow_init: value of newly grown weights (a finite number).
     :param seed: seeds every random choice (initial mask, random growth).
     """
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}."
-        )
-    if not isinstance(init, SNIP) and init not in MASK_INITS:
-        raise ValueError(
-            f"init={init!r} is not valid; choose one of {sorted(MASK_INITS)} or sn.SNIP(loss_fn)."
-        )
+    _check_optimizer(optimizer)
+    init = check_init(init)
     updater = _resolve_updater(updater)
+    given_masks = is_mask_mapping(init)
     chosen = select_layers(model, layers, exclude)
+    if given_masks and layers is None:  # the masks say which layers are sparse
+        chosen = {n: m for n, m in chosen.items() if n in init}
+    tied = _tied_weights(model, chosen)
+    if tied:
+        name, others = next(iter(tied.items()))
+        raise ValueError(
+            f"layer {name!r} shares its weight with {others} (tied weights, e.g. an LM head tied "
+            f"to the input embedding): masking it would mask those too. Keep it dense: "
+            f"exclude={name!r}."
+        )
     already = [n for n, m in chosen.items() if _owner(m) is not None]
     if already:
         raise ValueError(
@@ -627,4 +711,15 @@ def sparsify(
     counts = layer_counts(
         {n: tuple(m.weight.shape) for n, m in chosen.items()}, density, distribution
     )
+    if given_masks:
+        masks = check_init_masks(init, chosen, counts, per_layer=isinstance(density, Mapping))
+        counts = {n: int(m.count_nonzero()) for n, m in masks.items()}
+        moving = [n for n, c in counts.items() if updater.target_count(c, masks[n].numel(), 0) != c]
+        if moving:
+            raise ValueError(
+                f"init masks fix each layer's active count, but updater {updater.name!r} starts "
+                f"layers {moving[:3]} at another count; use an updater that keeps counts "
+                "(static, set, rigl, sensitivity, seft)."
+            )
+        init = masks
     return Sparsity(model, optimizer, chosen, counts, updater, init, grow_init, seed)

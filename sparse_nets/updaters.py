@@ -260,6 +260,65 @@ class Sensitivity(TopologyUpdater):
 
 
 @dataclass(frozen=True)
+class SEFT(TopologyUpdater):
+    """Sparsity evolution fine-tuning (SEFT, Xiao et al. 2025, arXiv 2505.24037): for a pruned
+    model that is fine-tuned at its exact sparsity.
+
+    At an update, ``drop_fraction`` of a layer's target count is replaced in three moves:
+    drop the weakest active weights by magnitude |w|; grow where the dense gradient |g| is
+    largest among every inactive position, those pruned before fine-tuning included (a weight
+    Wanda pruned may be what the new task needs); then prune back to the exact target by
+    sensitivity |w·g|, the first-order loss change of removing a weight, among the weights that
+    were active before (grown ones are zero yet, their sensitivity says nothing). Each layer
+    leaves every update with exactly its target count, so the saved model has the pruned
+    model's sparsity.
+
+    :param sensitivity_fraction: share of the replaced weights removed by sensitivity after
+        growth; the rest go by magnitude before it. 0 gives RigL's drop rule, 1 the
+        ``sensitivity`` updater's.
+    """
+
+    sensitivity_fraction: float = 0.5
+
+    name: ClassVar[str] = "seft"
+    needs_dense_grad: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_fraction("sensitivity_fraction", self.sensitivity_fraction, low_open=False)
+
+    def new_mask(
+        self,
+        weight: Tensor,
+        mask: Tensor,
+        grad: Tensor | None,
+        target: int,
+        drop_fraction: float,
+        generator: torch.Generator,
+    ) -> Tensor:
+        grad = _require_grad(grad, "SEFT").flatten()
+        w = weight.detach().flatten()
+        before = mask.flatten()
+        new = before.clone()
+        active = before.nonzero().squeeze(1)
+        replaced = min(round(drop_fraction * target), active.numel(), before.numel() - target)
+        by_magnitude = replaced - round(self.sensitivity_fraction * replaced)
+        if by_magnitude:  # 1. the smallest |w| go
+            weakest = torch.topk(w[active].abs(), by_magnitude, largest=False, sorted=False)
+            new[active[weakest.indices]] = False
+        n_grow = target - (active.numel() - replaced)
+        if n_grow > 0:  # 2. the largest |g| among positions inactive before this update
+            new |= top_k_mask(grad.abs(), n_grow, ~before)
+        excess = int(new.count_nonzero()) - target
+        if excess > 0:  # 3. back to the exact target: the smallest |w·g| of the old survivors
+            survivors = (new & before).nonzero().squeeze(1)
+            sensitivity = (w[survivors] * grad[survivors]).abs()
+            least = torch.topk(sensitivity, excess, largest=False, sorted=False).indices
+            new[survivors[least]] = False
+        return new.view_as(mask)
+
+
+@dataclass(frozen=True)
 class GradualPruning(TopologyUpdater):
     """Gradual magnitude pruning with regrowth (GraNet-style).
 
@@ -318,7 +377,7 @@ class GradualPruning(TopologyUpdater):
 
 
 UPDATERS: dict[str, type[TopologyUpdater]] = {
-    cls.name: cls for cls in (Static, SET, RigL, Sensitivity, GradualPruning)
+    cls.name: cls for cls in (Static, SET, RigL, Sensitivity, SEFT, GradualPruning)
 }
 UPDATERS["magran"] = SET
 

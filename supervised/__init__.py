@@ -1,12 +1,14 @@
 """Supervised task modules on the sparse core: a training loop, shared metrics, feature
 selection with sparse networks (``SparseFeatureSelector``, ``QuickSelection``), robustness and
 hard samples (``CorruptionBenchmark``, ``pgd_accuracy``, ``el2n_scores``), sparse multi-head
-ensembles (NeuroTrails: ``MultiHeadEnsemble``), and dynamic data pruning
-(``DynamicPruningSampler``).
+ensembles (NeuroTrails: ``MultiHeadEnsemble``), dynamic data pruning
+(``DynamicPruningSampler``), and sparse fine-tuning of pruned language models (SEFT:
+``prune_wanda``, ``SparsityCallback``, in ``llm``).
 
 Depends on :mod:`sparse_rl.sparse_nets` (torch) only; the scikit-learn selectors need the
-``supervised`` extra and are imported on first use, so ``import sparse_rl.supervised`` stays
-light. Nothing here imports the RL side (``agents``, ``envs``).
+``supervised`` extra and the Trainer callback the ``llm`` extra (transformers); both are
+imported on first use, so ``import sparse_rl.supervised`` stays light. Nothing here imports the
+RL side (``agents``, ``envs``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ from .training import (
 
 if TYPE_CHECKING:
     from .feature_selection import SparseFeatureSelector
+    from .llm import SparsityCallback, export_pretrained, prune_magnitude, prune_wanda
     from .quick_selection import QuickSelection
 
 #: Names that need scikit-learn, and the module that holds each.
@@ -77,11 +80,15 @@ _SKLEARN = {
     "SparseFeatureSelector": "feature_selection",
     "QuickSelection": "quick_selection",
 }
+#: Names of the LLM subpackage (SEFT), whose callback needs transformers (the ``llm`` extra).
+_LLM = ("SparsityCallback", "export_pretrained", "prune_magnitude", "prune_wanda")
 
 
 def __getattr__(name: str) -> Any:
     if name in _SKLEARN:
         return getattr(import_module(f".{_SKLEARN[name]}", __name__), name)
+    if name in _LLM:
+        return getattr(import_module(".llm", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -110,6 +117,7 @@ __all__ = [
     "PruningStats",
     "QuickSelection",
     "SparseFeatureSelector",
+    "SparsityCallback",
     "TinyLMConfig",
     "active_parameters",
     "budget_density",
@@ -120,6 +128,7 @@ __all__ = [
     "el2n_scores",
     "ensemble_metrics",
     "evaluate",
+    "export_pretrained",
     "fit",
     "flatten_positions",
     "forward_macs",
@@ -133,6 +142,8 @@ __all__ = [
     "part_count",
     "pgd_accuracy",
     "pgd_attack",
+    "prune_magnitude",
+    "prune_wanda",
     "random_subset",
     "small_cnn",
     "stopping_updater",

@@ -46,7 +46,7 @@ def test_unknown_distribution() -> None:
 def test_unknown_updater_name() -> None:
     """An unknown updater name lists every valid name."""
     model, optimizer = model_and_optimizer()
-    valid = r"\['gradual', 'magran', 'rigl', 'sensitivity', 'set', 'static'\]"
+    valid = r"\['gradual', 'magran', 'rigl', 'seft', 'sensitivity', 'set', 'static'\]"
     with pytest.raises(
         ValueError,
         match=rf"updater: 'rigll' is not valid \(did you mean 'rigl'\?\); choose one of {valid}",

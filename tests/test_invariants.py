@@ -67,7 +67,7 @@ class Bag(nn.Module):
 
 @st.composite
 def updaters(draw: st.DrawFn) -> sn.TopologyUpdater:
-    kind = draw(st.sampled_from(["set", "rigl", "sensitivity", "gradual"]))
+    kind = draw(st.sampled_from(["set", "rigl", "sensitivity", "seft", "gradual"]))
     interval = draw(st.integers(1, 3))
     start = draw(st.integers(0, 3))
     fraction = draw(st.floats(0.0, 1.0))
@@ -88,6 +88,8 @@ def updaters(draw: st.DrawFn) -> sn.TopologyUpdater:
             prune_end_step=draw(st.integers(start + 1, start + 10)),
             grow=draw(st.sampled_from(["gradient", "random"])),
         )
+    if kind == "seft":
+        return sn.SEFT(**common, sensitivity_fraction=draw(st.floats(0.0, 1.0)))
     return {"set": sn.SET, "rigl": sn.RigL, "sensitivity": sn.Sensitivity}[kind](**common)
 
 

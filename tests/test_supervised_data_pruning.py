@@ -383,7 +383,7 @@ def test_fit_refuses_a_sampler_made_for_other_data_or_another_length_of_run() ->
     x, y = _fit_data(50)
     with pytest.raises(ConfigError, match="made for 40 samples, train_data has 50"):
         fit(mlp(6, (8,), 2), (x, y), epochs=2, sampler=DynamicPruningSampler(40))
-    with pytest.raises(ConfigError, match="epochs=5 .* fit's epochs=2"):
+    with pytest.raises(ConfigError, match=r"epochs=5 .* fit's epochs=2"):
         fit(mlp(6, (8,), 2), (x, y), epochs=2, sampler=DynamicPruningSampler(50, epochs=5))
     with pytest.raises(ValueError, match="reduction='none'"):
         fit(mlp(6, (8,), 2), (x, y), None, lambda out, t: F.cross_entropy(out, t), epochs=1,

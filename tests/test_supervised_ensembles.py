@@ -8,8 +8,8 @@ from __future__ import annotations
 import copy
 import importlib
 import itertools
-import math
 import json
+import math
 import re
 import sys
 from pathlib import Path
