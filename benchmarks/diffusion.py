@@ -21,8 +21,8 @@ Arms: ``dense``; ``static-D``; ``set-D-fF`` and ``rigl-D-fF`` for densities D in
 0.25, 0.1 and drop fractions F in 0.3, 0.05: an update every 10 steps, the drop fraction
 cosine-decayed to 0 at 75% of training, none after (``train_diffusion``'s default). Digits runs
 :data:`DIGITS_ARMS` only: dense, Static / SET / RigL at 0.5 (drop 0.3), SET and RigL at 0.1 with
-both drop fractions. A UNet run costs about 5 vector runs; all 21 arms on digits would take the
-grid from about 75 to about 135 minutes of one core.
+both drop fractions. A UNet run costs about 3.5 vector runs; all 21 arms on digits would take
+the grid from about 75 to about 125 minutes of one core.
 
 Training: ``train_diffusion``, Adam 2e-3, EMA of the denoiser with decay 0.999 (warm-up capped:
 0.994 for digits, 0.9986 for the vector runs at their end) following the masks. Vector: batch
