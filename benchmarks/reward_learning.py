@@ -11,20 +11,22 @@ the settings of ``make demo``):
 - ``imitation``: the ``imitation`` library's reward net and trainer on the same pairs, about
   ``STEPS`` steps (install: ``python benchmarks/imitation_arm.py --install``).
 - ``r2n-set``: R2N as published: input layer 80% sparse, SET dropping 5% every 100 steps.
-- ``r2n``: R2N as the package builds it (``agents.r2n()``: fan-in 8, L1, RigL growing at strong
-  inputs, drop fraction annealed to zero).
+- ``r2n``: R2N as the package builds it (``agents.r2n()``: fan-in 8 capped at density 1/6, L1,
+  RigL growing at strong inputs, drop fraction annealed to zero).
 
 Ablations of ``r2n`` (one change each, on a few cells): ``r2n-rigl`` grows by |g| only (plain
 RigL), ``r2n-density0.2`` has a fixed density 0.2 instead of fan-in 8, ``r2n-nol1`` has no L1,
 ``r2n-fanin4`` has fan-in 4 (also at 90% noise, where fan-in 8 leaves a quarter of each unit's
-inputs on noise). NeuroTrails ensembles (``reward_shared_layers=TRAILS_SHARED``: the input layer
-and the first hidden layer are one trunk shared by the members, each member keeps a head of the
-last two layers): ``r2n-trails`` (R2N's sparse input layer is then the trunk's, one instead of
-one per member) and ``pebble-trails`` (dense), on the same cells as the ablations. Dynamic
-pruning of the labelled pairs (issue 20's sampler, ``reward_pair_keep``), on the same cells:
-``r2n-prune70`` / ``pebble-prune70`` keep 70% of the pairs each pass (InfoBatch) and take 70%
-of the steps (``STEPS_70``); ``r2n-steps70`` / ``pebble-steps70`` take the same 70% of the steps
-on every pair (the equal-compute baseline).
+inputs on noise), ``r2n-nocap`` has fan-in 8 without R2N's density cap of 1/6 (only on Pendulum
+at 80% and 90% noise: the cap acts below 48 inputs). NeuroTrails ensembles
+(``reward_shared_layers=TRAILS_SHARED``: the input layer and the first hidden layer are one
+trunk shared by the members, each member keeps a head of the last two layers): ``r2n-trails``
+(R2N's sparse input layer is then the trunk's, one instead of one per member) and ``pebble-
+trails`` (dense), on the same cells as the ablations. Dynamic pruning of the labelled pairs
+(issue 20's sampler, ``reward_pair_keep``), on the same cells: ``r2n-prune70`` / ``pebble-
+prune70`` keep 70% of the pairs each pass (InfoBatch) and take 70% of the steps (``STEPS_70``);
+``r2n-steps70`` / ``pebble-steps70`` take the same 70% of the steps on every pair (the equal-
+compute baseline).
 
 Metrics: accuracy on 2000 fresh pairs of held-out episodes (strict labels), Pearson r of the
 learned and the true reward on every held-out transition, active input connections per real
@@ -59,7 +61,7 @@ NAME = "reward_learning"
 ARMS = ("pebble-bpref", "pebble", "pebble+l1", "imitation", "r2n-set", "r2n")
 ABLATIONS = (
     "r2n-rigl", "r2n-density0.2", "r2n-nol1", "r2n-fanin4", "r2n-trails", "pebble-trails",
-    "r2n-prune70", "r2n-steps70", "pebble-prune70", "pebble-steps70",
+    "r2n-prune70", "r2n-steps70", "pebble-prune70", "pebble-steps70", "r2n-nocap",
 )  # fmt: skip
 STEPS = 600
 #: Gradient steps of the pair-pruning arms and their equal-compute baselines: 70% of STEPS.
@@ -101,8 +103,11 @@ def grid(seeds: Iterable[int] = SEEDS, arms: Iterable[str] = (*ARMS, *ABLATIONS)
     chosen = [a for a in arms if a in ABLATIONS]
     cells += [Cell(t, f, n, a, s) for t, f, n in ablated for a in chosen for s in seeds]
     low_noise = [("Pendulum-v1", 0.9, 500), ("HalfCheetah-v5", 0.9, 500)]
-    return cells + [Cell(t, f, n, "r2n-fanin4", s) for t, f, n in low_noise for s in seeds
-                    if "r2n-fanin4" in chosen]  # fmt: skip
+    cells += [Cell(t, f, n, "r2n-fanin4", s) for t, f, n in low_noise for s in seeds
+              if "r2n-fanin4" in chosen]  # fmt: skip
+    narrow = [("Pendulum-v1", f, 500) for f in (0.8, 0.9)]  # under 48 inputs: the cap acts
+    return cells + [Cell(t, f, n, "r2n-nocap", s) for t, f, n in narrow for s in seeds
+                    if "r2n-nocap" in chosen]  # fmt: skip
 
 
 @cache
@@ -165,6 +170,8 @@ def _preference(arm: str) -> Any:
         sparsity = sparsity.updated({"density": 0.2})
     elif arm == "r2n-fanin4":
         sparsity = sparsity.updated({"fan_in": 4})
+    elif arm == "r2n-nocap":
+        sparsity = sparsity.updated({"fan_in": 8})  # fan-in alone: no density cap
     elif arm == "r2n-nol1":
         return dataclasses.replace(r2n, reward_input_l1=0.0)
     elif arm == "r2n-trails":

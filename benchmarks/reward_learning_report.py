@@ -14,6 +14,7 @@ from reward_learning import ARMS as MAIN_ARMS
 ARMS = (*MAIN_ARMS, *ABLATIONS)
 COLORS = {
     "r2n-fanin4": "#17becf",
+    "r2n-nocap": "#9edae5",
     "r2n-rigl": "#e377c2",
     "r2n-density0.2": "#8c564b",
     "r2n-nol1": "#bcbd22",

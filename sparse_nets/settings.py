@@ -65,8 +65,9 @@ class SparsitySettings:
     """How one network is sparse, with :func:`sparsify`'s names.
 
     :param density: fraction of active weights over the chosen layers; 1.0 keeps it dense.
-    :param fan_in: instead of ``density``, active inputs per unit of the input layer (needs
-        ``layers="input"``): room for the few real features whatever the input width (R2N).
+    :param fan_in: active inputs per unit of the input layer (needs ``layers="input"``): room
+        for the few real features whatever the input width (R2N). Given with it, ``density``
+        caps the layer's density, so a narrow input does not leave most connections on noise.
     :param distribution: how density spreads over several layers: "uniform" or "erk".
     :param layers: "all" sparsifiable layers, only the "input" layer(s) (ANF, R2N), or a core
         selector (glob, type, predicate, list).
@@ -93,11 +94,6 @@ class SparsitySettings:
         check_fraction("density", self.density)
         if self.fan_in is not None:
             check_number("fan_in", self.fan_in, low=0, low_open=True)
-            if self.density != 1.0:
-                raise ConfigError(
-                    f"give density or fan_in, not both (density={self.density!r}, "
-                    f"fan_in={self.fan_in!r})."
-                )
             if self.layers != "input":
                 raise ConfigError(
                     f"fan_in applies to layers='input' only (layers={self.layers!r}); "
@@ -129,8 +125,9 @@ class SparsitySettings:
     ) -> SparsitySettings:
         """These settings with a user's ``overrides`` (a mapping or settings) laid over them.
 
-        ``density`` and ``fan_in`` are two ways to say how many: the one given replaces the
-        other. Unknown keys raise, naming ``name`` and the valid keys.
+        ``density`` and ``fan_in`` are two ways to say how many: the one given alone replaces
+        the other (give both for a fan-in capped by a density). Unknown keys raise, naming
+        ``name`` and the valid keys.
         """
         if overrides is None:
             return self
@@ -207,7 +204,7 @@ class SparsitySettings:
 
     def _fan_in_density(self, model: nn.Module, chosen: list[str]) -> float:
         inputs = min(int(model.get_submodule(n).weight[0].numel()) for n in chosen)
-        return min(1.0, float(self.fan_in) / inputs)  # type: ignore[arg-type]
+        return min(float(self.density), float(self.fan_in) / inputs)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def reset_(self, model: nn.Module) -> None:

@@ -84,8 +84,8 @@ def test_r2n_reward_models_have_sparse_input_layers(trained: PrefSAC) -> None:
     sparsity = trained.reward_model.sparsity
     assert sparsity is not None
     assert sorted(sparsity.masks) == ["members.0.0", "members.1.0", "members.2.0"]
-    for mask in sparsity.masks.values():  # fan-in 8 of 13 inputs for each of 16 hidden units
-        assert int(mask.sum()) == 8 * 16
+    for mask in sparsity.masks.values():  # fan-in 8 capped at a sixth of the 13 inputs
+        assert int(mask.sum()) == round(13 * 16 / 6)
 
 
 def test_diagnostics_are_logged(trained: PrefSAC) -> None:

@@ -33,6 +33,17 @@ def test_fan_in_gives_every_input_unit_that_many_inputs() -> None:
     assert int(sparsity.masks["0"].sum()) == 32 * 8  # density 8/40 of the input layer
 
 
+def test_density_caps_fan_in_on_a_narrow_input() -> None:
+    capped = sn.SparsitySettings(fan_in=8, density=0.1, layers="input")
+    wide, narrow = (
+        capped.apply(mlp(inputs=100), None, seed=0),
+        capped.apply(mlp(inputs=20), None, seed=0),
+    )
+    assert wide is not None and narrow is not None
+    assert int(wide.masks["0"].sum()) == 32 * 8  # 8/100 is under the cap
+    assert int(narrow.masks["0"].sum()) == 32 * 2  # 8/20 is capped at 0.1: 2 inputs per unit
+
+
 def test_rescale_init_restores_each_rows_dense_norm() -> None:
     dense_norms = mlp()[2].weight.norm(dim=1)
     for rescale, close in ((True, True), (False, False)):

@@ -61,7 +61,9 @@ def r2n_reward_sparsity(reward_steps: int | None = None) -> sn.SparsitySettings:
     """R2N's reward models: a sparse input layer that finds the real features and keeps them.
 
     - ``fan_in=8`` active inputs per hidden unit (density 8 / inputs): room for the real
-      features whatever the noise fraction, few connections left on noise.
+      features whatever the noise fraction, few connections left on noise. Capped at density
+      1/6: below 48 inputs a fan-in of 8 would leave most of each unit's inputs on noise
+      (Pendulum at 90% noise: 31 inputs, 4 of them real).
     - RigL growing at the strongest inputs first (``grow="input_strength"``): with the L1
       penalty of :func:`r2n` on the input layer, noise inputs' weights sit at zero and are
       dropped, and real inputs fill all their hidden units.
@@ -79,7 +81,7 @@ def r2n_reward_sparsity(reward_steps: int | None = None) -> sn.SparsitySettings:
         updater = sn.RigL(
             interval=20, drop_fraction=0.3, schedule="cosine", end_step=end, grow="input_strength"
         )
-    return sn.SparsitySettings(fan_in=8, layers="input", updater=updater)
+    return sn.SparsitySettings(fan_in=8, density=1 / 6, layers="input", updater=updater)
 
 
 @dataclass(frozen=True)
