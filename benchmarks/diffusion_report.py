@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from _offline import Rows, by_arm, ci, fmt, header, save
-from diffusion import ARMS, DENSITIES, DIGITS_ARMS, DROPS, NAME, PROBLEMS, SCALES, VECTOR
+from diffusion import ARMS, DENSITIES, DROPS, NAME, PROBLEMS, SAMPLE_ARMS, SCALES, VECTOR
 
 Groups = dict[str, dict[str, Rows]]
 #: Quality metrics per problem, lower is better: (row key, label).
@@ -21,7 +21,6 @@ LINES = (
     ("rigl", 0.3, "RigL f=0.3", "#d62728"),
     ("rigl", 0.05, "RigL f=0.05", "#ff9896"),
 )
-SAMPLE_ARMS = DIGITS_ARMS  # the arms every problem has
 
 
 def metrics_of(problem: str) -> tuple[tuple[str, str], ...]:
@@ -257,7 +256,7 @@ def _ran(groups: Groups) -> list[str]:
     for problem in _problems(groups):
         arms = groups[problem]
         seeds = sorted({r["seed"] for r in _all(arms)})
-        expected = len(ARMS) if problem in VECTOR else len(DIGITS_ARMS)
+        expected = len(ARMS)
         lines.append(
             f"- {problem}: {len(arms)} of {expected} arms, {len(_all(arms))} rows, seeds {seeds}."
         )

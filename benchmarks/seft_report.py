@@ -16,6 +16,8 @@ LABELS = {
     "lora": "LoRA* (merged, re-pruned)",
     "dense": "dense fine-tuning (unpruned)",
 }
+#: The pipeline pruned to 80%: its arms, compared with each other and with dense fine-tuning.
+AT_80 = ("none-s80", "static-s80", "seft-s80", "seft-magnitude-s80", "lora-s80")
 COLORS = {"none": "#7f7f7f", "static": "#1f77b4", "seft": "#d62728", "lora": "#2ca02c",
           "dense": "#000000"}  # fmt: skip
 
@@ -70,7 +72,7 @@ def _levers(rows: Rows) -> list[str]:
     settings were chosen), held-out loss on the benchmark's seeds where it ran there."""
     pilot = by_arm([r for r in rows if r["seed"] in PILOT_SEEDS], lambda r: "all")["all"]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
-    names = ["static", "seft", *LEVER_ARMS]
+    names = ["static", "seft", *(a for a in LEVER_ARMS if a not in AT_80)]
     if not any(pilot.get(n) for n in names) and not any(bench.get(n) for n in LEVER_ARMS):
         return []
     lines = [
@@ -106,17 +108,56 @@ def _levers(rows: Rows) -> list[str]:
     return [*lines, ""]
 
 
-def verdicts(arms: dict[str, Rows]) -> tuple[list[str], dict[str, bool]]:
+def _at_80(rows: Rows) -> list[str]:
+    """The arms pruned to 80%: table and goals, each against the static mask at 80%."""
+    bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
+    if not any(bench.get(a) for a in AT_80):
+        return []
+    static = bench.get("static-s80", [])
+    lines = [
+        "## At 80% sparsity",
+        "",
+        "The same pipeline with every projection pruned to 80% by Wanda instead of 60%, the "
+        "pruned mask leaving more for fine-tuning to recover; SEFT's settings as at 60% "
+        "(not re-tuned). Rows: `python benchmarks/seft.py run --jobs 1 --arms none-s80 "
+        "static-s80 seft-s80 lora-s80 seft-magnitude-s80`.",
+        "",
+        "| arm | seeds | held-out loss | − static at 80% (paired) | base-language loss "
+        "| saved sparsity per layer (min–max) | wall s (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for arm in (*AT_80, "dense"):
+        rs = bench.get(arm)
+        if not rs:
+            continue
+        base, changes = LEVER_ARMS.get(arm, (arm, {}))
+        extra = {k: v for k, v in changes.items() if k != "sparsity"}
+        label = LABELS[base] + (f" ({', '.join(f'{k} {v}' for k, v in extra.items())})"
+                                if extra else "")  # fmt: skip
+        low = min(r["sparsity_min"] for r in rs)
+        high = max(r["sparsity_max"] for r in rs)
+        paired = _signed(_paired(rs, static, "held_out_loss")) if arm != "static-s80" else "-"
+        lines.append(
+            f"| {label} | {len(rs)} | {fmt(_values(rs, 'held_out_loss'), 4)} | {paired} "
+            f"| {fmt(_values(rs, 'base_loss'), 4)} | {low:.4f}–{high:.4f} "
+            f"| {_median(rs, 'seconds')} |"
+        )
+    judged, met = verdicts(bench, "-s80")
+    return [*lines, "", f"Goals at 80%: {sum(met.values())} of {len(met)} met.", "", *judged, ""]
+
+
+def verdicts(arms: dict[str, Rows], suffix: str = "") -> tuple[list[str], dict[str, bool]]:
     """The three goals: SEFT below static and below LoRA* (disjoint intervals), and the share
-    of the pruned-to-dense gap SEFT closes (≥ 0.5)."""
-    seft = arms.get("seft", [])
+    of the pruned-to-dense gap SEFT closes (≥ 0.5); ``suffix`` picks another sparsity's arms
+    (``-s80``; dense fine-tuning is the same model at every sparsity)."""
+    seft = arms.get("seft" + suffix, [])
     met: dict[str, bool] = {}
     lines = []
     if len(seft) < 2:
         return ["Too few SEFT rows to judge."], met
     _, _, seft_high = ci(_values(seft, "held_out_loss"))
     for arm in ("static", "lora"):
-        rs = arms.get(arm, [])
+        rs = arms.get(arm + suffix, [])
         if len(rs) < 2:
             lines.append(f"- SEFT below {LABELS[arm]}: not judged (too few rows).")
             continue
@@ -130,10 +171,13 @@ def verdicts(arms: dict[str, Rows]) -> tuple[list[str], dict[str, bool]]:
             f"difference {_signed(diff)}, SEFT lower in {sum(d < 0 for d in diff)} of "
             f"{len(diff)} seeds)."
         )
-    none, dense = arms.get("none", []), arms.get("dense", [])
+    none, dense = arms.get("none" + suffix, []), arms.get("dense", [])
     if none and dense:
         shares = []
-        by_seed = {a: {r["seed"]: r["held_out_loss"] for r in arms[a]} for a in ("none", "dense")}
+        by_seed = {
+            "none": {r["seed"]: r["held_out_loss"] for r in none},
+            "dense": {r["seed"]: r["held_out_loss"] for r in dense},
+        }
         for r in seft:
             s = r["seed"]
             if s in by_seed["none"] and s in by_seed["dense"]:
@@ -232,7 +276,8 @@ def write_report(rows: Rows, root: Path, command: str) -> Path:
         f"Figure: `{NAME}.png`.",
         "",
         *_levers(rows),
+        *_at_80(rows),
     ]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda row: "all")["all"]
-    levers = {a: bench[a] for a in LEVER_ARMS if bench.get(a)}
+    levers = {a: bench[a] for a in LEVER_ARMS if bench.get(a) and a not in AT_80}
     return save(root, NAME, md, partial(_plot, arms, levers))

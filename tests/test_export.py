@@ -70,7 +70,7 @@ def train(name: str, tmp: Path) -> Any:
             "VisualPolicy", env, method=method, learning_starts=20, batch_size=8,
             buffer_size=300, seed=0,
         )  # fmt: skip
-    model.learn(60 if name in PIXEL else 200)  # parity needs moved weights, not skill
+    model.learn(40 if name in PIXEL else 200)  # parity needs moved weights, not skill
     return model
 
 
