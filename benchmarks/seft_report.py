@@ -43,6 +43,18 @@ def _median(rows: Rows, key: str, digits: int = 1) -> str:
     return f"{np.median(values):.{digits}f}" if values else "-"
 
 
+def _quality(rs: Rows, label: str, static: Rows, reference: bool) -> str:
+    """A table row's first columns: arm, seeds, held-out loss, paired difference to the static
+    mask (none for the static mask itself), base-language loss, saved sparsity."""
+    low = min(r["sparsity_min"] for r in rs)
+    high = max(r["sparsity_max"] for r in rs)
+    paired = "-" if reference else _signed(_paired(rs, static, "held_out_loss"))
+    return (
+        f"| {label} | {len(rs)} | {fmt(_values(rs, 'held_out_loss'), 4)} | {paired} "
+        f"| {fmt(_values(rs, 'base_loss'), 4)} | {low:.4f}–{high:.4f} "
+    )
+
+
 def _table(arms: dict[str, Rows]) -> list[str]:
     lines = [
         "| arm | seeds | held-out loss | − static (paired) | base-language loss | saved "
@@ -55,13 +67,9 @@ def _table(arms: dict[str, Rows]) -> list[str]:
         rs = arms.get(arm)
         if not rs:
             continue
-        low = min(r["sparsity_min"] for r in rs)
-        high = max(r["sparsity_max"] for r in rs)
-        paired = _signed(_paired(rs, static, "held_out_loss")) if arm != "static" else "-"
         lines.append(
-            f"| {LABELS[arm]} | {len(rs)} | {fmt(_values(rs, 'held_out_loss'), 4)} | {paired} "
-            f"| {fmt(_values(rs, 'base_loss'), 4)} | {low:.4f}–{high:.4f} "
-            f"| {_median(rs, 'peak_rss_mb', 0)} | {_median(rs, 'trainable_mb', 2)} "
+            _quality(rs, LABELS[arm], static, arm == "static")
+            + f"| {_median(rs, 'peak_rss_mb', 0)} | {_median(rs, 'trainable_mb', 2)} "
             f"| {_median(rs, 'optimizer_state_mb', 2)} | {_median(rs, 'seconds')} |"
         )
     return lines
@@ -134,13 +142,8 @@ def _at_80(rows: Rows) -> list[str]:
         extra = {k: v for k, v in changes.items() if k != "sparsity"}
         label = LABELS[base] + (f" ({', '.join(f'{k} {v}' for k, v in extra.items())})"
                                 if extra else "")  # fmt: skip
-        low = min(r["sparsity_min"] for r in rs)
-        high = max(r["sparsity_max"] for r in rs)
-        paired = _signed(_paired(rs, static, "held_out_loss")) if arm != "static-s80" else "-"
         lines.append(
-            f"| {label} | {len(rs)} | {fmt(_values(rs, 'held_out_loss'), 4)} | {paired} "
-            f"| {fmt(_values(rs, 'base_loss'), 4)} | {low:.4f}–{high:.4f} "
-            f"| {_median(rs, 'seconds')} |"
+            _quality(rs, label, static, arm == "static-s80") + f"| {_median(rs, 'seconds')} |"
         )
     judged, met = verdicts(bench, "-s80")
     return [*lines, "", f"Goals at 80%: {sum(met.values())} of {len(met)} met.", "", *judged, ""]
