@@ -1,12 +1,14 @@
-"""What the offline benchmarks share (``reward_learning.py``, ``feature_selection.py``,
-``robustness.py``): resumable rows, the ``run --jobs N`` runner, the machine record, the
+"""What the offline benchmarks share (``reward_learning.py`` and the supervised ones):
+resumable rows, the ``run --jobs N`` runner, the machine record, the
 reports' intervals and headers, and the ``run`` / ``report`` command line.
 
-A benchmark is a list of cells (frozen dataclasses derived from :class:`Cell`) and a
-``run_cell`` that turns one cell into one row. Under a results root (``results/`` unless
-``--out``), benchmark ``name`` keeps its rows in ``name/rows.jsonl`` (appended as they finish, so
-a run resumes), where they were made in ``name/machine.json``, and its report in
-``name.{md,png}``, written by ``write_report(rows, root, command)`` of ``name_report.py``.
+A benchmark is a module with a list of cells (frozen dataclasses derived from :class:`Cell`;
+most use :class:`ProblemCell`), a ``run_cell`` that turns one cell into one row and a
+``describe`` that prints a row; :func:`main` reads them, ``NAME`` and ``SEEDS`` from it. Under a
+results root (``results/`` unless ``--out``), benchmark ``name`` keeps its rows in
+``name/rows.jsonl`` (appended as they finish, so a run resumes), where they were made in
+``name/machine.json``, and its report in ``name.{md,png}``, written by ``write_report(rows,
+root, command)`` of ``name_report.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -43,6 +46,30 @@ class Cell:
     @property
     def key(self) -> str:
         return "|".join(str(getattr(self, f.name)) for f in fields(self))
+
+
+@dataclass(frozen=True)
+class ProblemCell(Cell):
+    """One (problem, arm, seed) run at a scale ("full" or "quick")."""
+
+    problem: str
+    arm: str
+    seed: int
+    scale: str = "full"
+
+
+def problem_cells(
+    args: argparse.Namespace, keep: Callable[[str, str], bool] | None = None
+) -> list[ProblemCell]:
+    """Every (problem, seed, arm) of the command line at its scale, a seed's arms together;
+    ``keep(problem, arm)`` leaves out the pairs a benchmark does not run."""
+    return [
+        ProblemCell(p, a, seed, args.scale)
+        for p in args.problems
+        for seed in args.seeds
+        for a in args.arms
+        if keep is None or keep(p, a)
+    ]
 
 
 def read_rows(path: Path) -> Rows:
@@ -160,21 +187,19 @@ def output_root(out: Path | None, quick: bool, name: str) -> Path:
 
 def main(
     argv: list[str] | None,
-    name: str,
-    doc: str,
+    benchmark: ModuleType,
     *,
     what: str,
-    seeds: Sequence[int],
     choices: Mapping[str, Sequence[str]],
-    cells: Callable[[argparse.Namespace], Sequence[Cell]],
-    run_cell: Callable[[Any], Row],
-    describe: Callable[[Row], str],
     quick: bool = True,
 ) -> None:
-    """The ``run`` and ``report`` commands of benchmark ``name``. ``run`` runs the missing cells
-    of ``cells(args)``, which reads ``args.seeds``, ``args.scale`` and one list per ``choices``
+    """The ``run`` and ``report`` commands of a benchmark module (its ``NAME``, docstring,
+    ``SEEDS``, ``cells``, ``run_cell`` and ``describe``). ``run`` runs the missing cells of
+    ``cells(args)``, which reads ``args.seeds``, ``args.scale`` and one list per ``choices``
     entry (``args.arms``, ...); with ``quick``, ``run --quick`` runs the ``quick`` scale with
     seed 0 into a temporary folder, then reports there."""
+    name, doc, seeds = benchmark.NAME, benchmark.__doc__ or "", benchmark.SEEDS
+    cells, run_cell, describe = benchmark.cells, benchmark.run_cell, benchmark.describe
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     go = sub.add_parser("run", help=f"{what}; resumable")

@@ -52,6 +52,7 @@ the report by ``data_pruning_report.py``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import cache, partial
@@ -108,24 +109,12 @@ QUICK = Scale("quick", 3, 400, 200, 300)
 SCALES = {s.name: s for s in (FULL, QUICK)}
 
 
-@dataclass(frozen=True)
-class Cell(offline.Cell):
-    problem: str
-    arm: str
-    seed: int
-    scale: str = "full"
+Cell = offline.ProblemCell
 
 
 def cells(args: argparse.Namespace) -> list[Cell]:
-    """Every (problem, seed, arm) of the command line, at its scale; a seed's arms together.
-    ``timesteps-70`` only on sequences."""
-    return [
-        Cell(p, a, seed, args.scale)
-        for p in args.problems
-        for seed in args.seeds
-        for a in args.arms
-        if a not in SEQUENCE_ONLY or p == "sequences"
-    ]
+    """Every (problem, seed, arm) of the command line; ``timesteps-70`` only on sequences."""
+    return offline.problem_cells(args, lambda p, a: a not in SEQUENCE_ONLY or p == "sequences")
 
 
 # -- problems ---------------------------------------------------------------------------------
@@ -321,14 +310,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="train every missing (problem, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": ARMS, "problems": PROBLEMS},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 

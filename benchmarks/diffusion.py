@@ -57,7 +57,7 @@ never results. Runner and command line: ``_offline.py``; report: ``diffusion_rep
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -125,22 +125,10 @@ QUICK = Scale("quick", 2, 2, 400, 300, 400, 20, 10, 2)
 SCALES = {s.name: s for s in (FULL, QUICK)}
 
 
-@dataclass(frozen=True)
-class Cell(offline.Cell):
-    problem: str
-    arm: str
-    seed: int
-    scale: str = "full"
+Cell = offline.ProblemCell
 
 
-def cells(args: argparse.Namespace) -> list[Cell]:
-    """Every (problem, seed, arm) of the command line."""
-    return [
-        Cell(p, a, seed, args.scale)
-        for p in args.problems
-        for seed in args.seeds
-        for a in args.arms
-    ]
+cells = offline.problem_cells
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -320,14 +308,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="train every missing (problem, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": tuple(ARMS), "problems": PROBLEMS},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 

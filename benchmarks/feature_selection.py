@@ -34,7 +34,7 @@ The rows, the runner and the command line are those of ``_offline.py``.
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -75,17 +75,10 @@ QUICK = Scale("quick", (300, 30, 3, 3, 2), (300, 10), 500, (16,), 3, None, 16, 2
 SCALES = {s.name: s for s in (FULL, QUICK)}
 
 
-@dataclass(frozen=True)
-class Cell(offline.Cell):
-    problem: str
-    arm: str
-    seed: int
-    scale: str = "full"
+Cell = offline.ProblemCell
 
 
-def cells(args: argparse.Namespace) -> list[Cell]:
-    """Every (problem, arm, seed) of the command line, at its scale."""
-    return [Cell(p, a, s, args.scale) for p in args.problems for a in args.arms for s in args.seeds]
+cells = offline.problem_cells
 
 
 def problem_data(
@@ -184,14 +177,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="select with every missing (problem, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": ARMS, "problems": PROBLEMS},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 

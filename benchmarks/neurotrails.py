@@ -59,7 +59,7 @@ the report by ``neurotrails_report.py``.
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -130,22 +130,10 @@ QUICK = Scale("quick", 2, 500)
 SCALES = {s.name: s for s in (FULL, QUICK)}
 
 
-@dataclass(frozen=True)
-class Cell(offline.Cell):
-    problem: str
-    arm: str
-    seed: int
-    scale: str = "full"
+Cell = offline.ProblemCell
 
 
-def cells(args: argparse.Namespace) -> list[Cell]:
-    """Every (problem, seed, arm) of the command line, at its scale; a seed's arms together."""
-    return [
-        Cell(p, a, seed, args.scale)
-        for p in args.problems
-        for seed in args.seeds
-        for a in args.arms
-    ]
+cells = offline.problem_cells
 
 
 @cache
@@ -279,14 +267,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="train every missing (problem, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": tuple(ARMS), "problems": PROBLEMS},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 

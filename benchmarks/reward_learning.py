@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -267,14 +268,9 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["TQDM_DISABLE"] = "1"  # imitation's trainer always draws a progress bar
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="train every missing (cell, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": (*ARMS, *ABLATIONS)},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
         quick=False,
     )
 

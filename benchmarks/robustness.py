@@ -34,6 +34,7 @@ test, never results. The rows, the runner and the command line are those of ``_o
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import cache
@@ -212,14 +213,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="train every missing (model, setting, arm, seed)",
-        seeds=SEEDS,
         choices={"arms": ARMS, "models": MODELS, "settings": SETTINGS},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 

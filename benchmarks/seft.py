@@ -77,6 +77,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -509,14 +510,9 @@ def describe(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     offline.main(
         argv,
-        NAME,
-        __doc__,
+        sys.modules[__name__],
         what="fine-tune every missing (seed, arm)",
-        seeds=SEEDS,
         choices={"arms": (*ARMS, *LEVER_ARMS)},
-        cells=cells,
-        run_cell=run_cell,
-        describe=describe,
     )
 
 
