@@ -21,7 +21,9 @@ Arms: ``dense``; ``static-D``; ``set-D-fF`` and ``rigl-D-fF`` for densities D in
 0.25, 0.1 and drop fractions F in 0.3, 0.05: an update every 10 steps, the drop fraction
 cosine-decayed to 0 at 75% of training, none after (``train_diffusion``'s default). Every
 problem runs every arm; a UNet run costs about 3.5 vector runs (the grid: about 125 minutes of
-one core). ``SAMPLE_ARMS`` are the arms whose samples the report draws.
+one core). ``SAMPLE_ARMS`` are the arms whose samples the report draws. ``LONG_ARMS``, run only
+when named: SET and RigL at density 0.1 with both drop fractions, trained three times as long
+(``set-0.1-f0.05-x3``, ...): goal 2 again, at a longer budget.
 
 Training: ``train_diffusion``, Adam 2e-3, EMA of the denoiser with decay 0.999 (warm-up capped:
 0.994 for digits, 0.9986 for the vector runs at their end) following the masks. Vector: batch
@@ -47,6 +49,8 @@ first and last epoch loss; seed 0 rows keep a few samples for the report's figur
 Run (resumable, one thread per process)::
 
     python benchmarks/diffusion.py run --jobs 1
+    python benchmarks/diffusion.py run --jobs 1 --problems digits moons \
+        --arms set-0.1-f0.05-x3 set-0.1-f0.3-x3 rigl-0.1-f0.05-x3 rigl-0.1-f0.3-x3
     python benchmarks/diffusion.py report
 
 Rows go to ``results/diffusion/rows.jsonl`` as they finish; ``report`` writes
@@ -57,6 +61,7 @@ never results. Runner and command line: ``_offline.py``; report: ``diffusion_rep
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -84,6 +89,7 @@ class Arm:
     method: str | None
     density: float = 1.0
     drop: float | None = None
+    epochs_factor: int = 1  # × the problem's epochs
 
     def sparsity(self) -> dict[str, Any] | None:
         if self.method is None:
@@ -99,6 +105,10 @@ ARMS = {
     **{f"static-{d}": Arm("static", d) for d in DENSITIES},
     **{f"{m}-{d}-f{f}": Arm(m, d, f) for m in ("set", "rigl") for d in DENSITIES for f in DROPS},
 }
+#: Goal 2's arms trained three times as long (run only when named): does the conservative drop
+#: fraction pay once training is long enough to use the connections it keeps?
+LONG_ARMS = {f"{m}-0.1-f{f}-x3": Arm(m, 0.1, f, 3) for m in ("set", "rigl") for f in DROPS}
+ALL_ARMS = {**ARMS, **LONG_ARMS}
 #: The arms whose samples the report draws: what the two goals need (dense, the three methods
 #: at 0.5, both drop fractions of SET and RigL at 0.1).
 SAMPLE_ARMS = ("dense", "static-0.5", "set-0.5-f0.3", "rigl-0.5-f0.3", "set-0.1-f0.3",
@@ -128,7 +138,10 @@ SCALES = {s.name: s for s in (FULL, QUICK)}
 Cell = offline.ProblemCell
 
 
-cells = offline.problem_cells
+def cells(args: argparse.Namespace) -> list[Cell]:
+    """Every (problem, seed, arm) of the command line; ``LONG_ARMS`` only when named."""
+    named = list(args.arms) != list(ALL_ARMS)
+    return offline.problem_cells(args, lambda problem, arm: arm in ARMS or named)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -204,7 +217,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     from sparse_rl.supervised import active_parameters, dense_parameters, train_diffusion
 
     scale = SCALES[cell.scale]
-    arm = ARMS[cell.arm]
+    arm = ALL_ARMS[cell.arm]
     model = make_diffusion(cell.problem, cell.seed, scale.timesteps)
     if cell.problem in VECTOR:
         data = vector_data(cell.problem, cell.seed, scale)
@@ -213,7 +226,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         train, batch, epochs = digits(scale.images)[0], DIGITS_BATCH, scale.digits_epochs
     cpu = time.process_time()
     run = train_diffusion(
-        model, train, epochs=epochs, batch_size=batch, lr=LR, seed=cell.seed,
+        model, train, epochs=epochs * arm.epochs_factor, batch_size=batch, lr=LR, seed=cell.seed,
         sparsity=arm.sparsity(), ema_decay=EMA_DECAY,
     )  # fmt: skip
     cpu = time.process_time() - cpu
@@ -310,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         argv,
         sys.modules[__name__],
         what="train every missing (problem, arm, seed)",
-        choices={"arms": tuple(ARMS), "problems": PROBLEMS},
+        choices={"arms": tuple(ALL_ARMS), "problems": PROBLEMS},
     )
 
 
