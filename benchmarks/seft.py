@@ -36,9 +36,12 @@ warm-up then cosine, batch 16) on 2000 sequences of the shifted task:
 Levers (run only when named, e.g. ``--arms seft-late``): ``seft-late`` (updates until 80% of the
 steps, the first setting tried), ``seft-magnitude`` (no sensitivity share: RigL's drop rule;
 updates until 50%), ``seft-gentle`` (an update every 10 steps replacing 5%, until 50%),
-``static-lr1e-3`` (the first learning rate tried); and the pipeline pruned to 80% instead of 60%
+``static-lr1e-3`` (the first learning rate tried); the pipeline pruned to 80% instead of 60%
 (``none-s80``, ``static-s80``, ``seft-s80``, ``seft-magnitude-s80``, ``lora-s80``), where the
-pruned mask leaves more for fine-tuning to recover. The learning rate (3e-3 for all but LoRA*) and
+pruned mask leaves more for fine-tuning to recover; and a new skill instead of a shift (arms
+``*-new``, task ``new``): pre-training never shows the last ``NEW_SHARE`` of the vocabulary, so
+Wanda's calibration never sees them, and the fine-tuning language uses them (``languages``).
+The learning rate (3e-3 for all but LoRA*) and
 ``SEFT_ARM`` were chosen on the validation split of ``PILOT_SEEDS`` (100, 101), never on the
 benchmark's seeds or held-out sets.
 
@@ -57,6 +60,8 @@ Run (resumable, one thread per process)::
     python benchmarks/seft.py run --jobs 1 --seeds 100 101 --arms static-lr1e-3
     python benchmarks/seft.py run --jobs 1 --arms none-s80 static-s80 seft-s80 lora-s80
     python benchmarks/seft.py run --jobs 1 --arms seft-magnitude-s80
+    python benchmarks/seft.py run --jobs 1 --arms none-new static-new seft-new dense-new
+    python benchmarks/seft.py run --jobs 1 --arms seft-magnitude-new
     python benchmarks/seft.py report
 
 Rows go to ``results/seft/rows.jsonl`` as they finish; ``report`` writes
@@ -99,6 +104,9 @@ LEVER_ARMS: dict[str, tuple[str, dict[str, float]]] = {
     # The same pipeline pruned to 80%: where the pruned mask leaves more to recover.
     **{f"{arm}-s80": (arm, {"sparsity": 0.8}) for arm in ("none", "static", "seft", "lora")},
     "seft-magnitude-s80": ("seft", {"sensitivity_fraction": 0.0, "stop_at": 0.5, "sparsity": 0.8}),
+    # A new skill: tokens pre-training never showed (``task`` "new", see ``languages``).
+    **{f"{arm}-new": (arm, {"task": "new"}) for arm in ("none", "static", "seft", "dense")},
+    "seft-magnitude-new": ("seft", {"sensitivity_fraction": 0.0, "stop_at": 0.5, "task": "new"}),
 }
 SEEDS = (0, 1, 2, 3, 4)
 #: Seeds the levers were chosen on (validation split), apart from the benchmark's.
@@ -106,6 +114,9 @@ PILOT_SEEDS = (100, 101)
 SPARSITY = 0.6
 TOPICS, SUCCESSORS, SHIFT, NOISE = 4, 3, 0.5, 0.05
 LANGUAGE_SEED = 0
+#: Task ``new``: the share of the vocabulary (its last tokens) that pre-training never shows.
+NEW_SHARE = 0.25
+TASKS = ("shift", "new")
 
 
 @dataclass(frozen=True)
@@ -162,50 +173,60 @@ def cells(args: argparse.Namespace) -> list[Cell]:
 
 
 @cache
-def languages(vocab: int) -> tuple[Any, Any]:
-    """Transition tensors (topics, vocab, vocab) of the base language and of the shifted one."""
+def languages(vocab: int, task: str = "shift") -> tuple[Any, Any]:
+    """Transition tensors (topics, vocab, vocab) of the base (pre-training) language and of the
+    fine-tuning one. ``shift``: the same tokens, new successors. ``new``: the base language
+    lives on the first ``1 - NEW_SHARE`` of the tokens (the others never occur); the fine-tuning
+    language is shifted the same way over every token, and every unseen token's row is new."""
     import torch
 
-    gen = torch.Generator().manual_seed(LANGUAGE_SEED)
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not valid; choose one of {list(TASKS)}.")
+    seen = vocab if task == "shift" else vocab - round(NEW_SHARE * vocab)
+    gen = torch.Generator().manual_seed(LANGUAGE_SEED + (task != "shift"))
 
-    def rows(topics: int) -> Any:
-        out = torch.full((topics, vocab, vocab), NOISE / vocab)
+    def rows(topics: int, among: int = vocab) -> Any:
+        out = torch.zeros(topics, vocab, vocab)
+        out[:, :, :among] = NOISE / among
         for k in range(topics):
             for a in range(vocab):
-                successors = torch.randperm(vocab, generator=gen)[:SUCCESSORS]
+                successors = torch.randperm(among, generator=gen)[:SUCCESSORS]
                 weights = torch.distributions.Dirichlet(torch.ones(SUCCESSORS)).sample()
                 out[k, a, successors] += (1 - NOISE) * weights
         return out
 
     with torch.random.fork_rng():
-        torch.manual_seed(LANGUAGE_SEED)  # the Dirichlet draws
-        base = rows(TOPICS)
+        torch.manual_seed(LANGUAGE_SEED + (task != "shift"))  # the Dirichlet draws
+        base = rows(TOPICS, seen)
         shifted = torch.cat([base, rows(1)])
         fresh = rows(TOPICS)
         changed = torch.rand(TOPICS, vocab, generator=gen) < SHIFT
+        changed[:, seen:] = True
         shifted[:TOPICS][changed] = fresh[changed]
     return base, shifted
 
 
 def sample(transitions: Any, n: int, length: int, gen: Any) -> Any:
-    """``n`` sequences of ``length`` tokens: a topic each, a uniform first token, then Markov."""
+    """``n`` sequences of ``length`` tokens: a topic each, a uniform first token among those
+    that occur, then Markov."""
     import torch
 
-    topics, vocab, _ = transitions.shape
+    topics, _, _ = transitions.shape
+    occurring = torch.nonzero(transitions.sum((0, 1)) > 0).squeeze(1)  # every token, or the seen
     topic = torch.randint(topics, (n,), generator=gen)
     out = torch.empty(n, length, dtype=torch.long)
-    out[:, 0] = torch.randint(vocab, (n,), generator=gen)
+    out[:, 0] = occurring[torch.randint(len(occurring), (n,), generator=gen)]
     for t in range(1, length):
         probs = transitions[topic, out[:, t - 1]]
         out[:, t] = torch.multinomial(probs, 1, generator=gen).squeeze(1)
     return out
 
 
-def data(seed: int, scale: Scale) -> dict[str, Any]:
+def data(seed: int, scale: Scale, task: str = "shift") -> dict[str, Any]:
     """The seed's calibration (base language), fine-tuning, validation and held-out sets."""
     import torch
 
-    base, shifted = languages(scale.vocab)
+    base, shifted = languages(scale.vocab, task)
     gen = torch.Generator().manual_seed(10_000 + seed)
     return {
         "calibration": sample(base, scale.calibration, scale.length, gen),
@@ -234,9 +255,9 @@ def config(scale: Scale) -> Any:
     )  # fmt: skip
 
 
-def pretrained(seed: int, scale: Scale, folder: Path) -> Any:
-    """The seed's model pre-trained on the base language, cached as safetensors (a lock keeps
-    two workers from training the same one)."""
+def pretrained(seed: int, scale: Scale, folder: Path, task: str = "shift") -> Any:
+    """The seed's model pre-trained on the task's base language, cached as safetensors (a lock
+    keeps two workers from training the same one)."""
     import torch
     from safetensors.torch import load_file, save_file
     from transformers import LlamaForCausalLM
@@ -244,6 +265,8 @@ def pretrained(seed: int, scale: Scale, folder: Path) -> Any:
     from sparse_rl import sparse_nets as sn
 
     settings = {"scale": asdict(scale), "language": [TOPICS, SUCCESSORS, NOISE, LANGUAGE_SEED]}
+    if task != "shift":  # the shift task's cached models keep their names
+        settings["task"] = [task, NEW_SHARE]
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"seed{seed}-{key}.safetensors"
@@ -254,7 +277,7 @@ def pretrained(seed: int, scale: Scale, folder: Path) -> Any:
         if path.exists():
             model.load_state_dict(load_file(path))
             return model
-        base, _ = languages(scale.vocab)
+        base, _ = languages(scale.vocab, task)
         gen = torch.Generator().manual_seed(20_000 + seed)
         optimizer = torch.optim.AdamW(model.parameters(), lr=scale.pretrain_lr, weight_decay=0.0)
         warmup, total = max(1, scale.pretrain_steps // 20), scale.pretrain_steps
@@ -364,7 +387,7 @@ def train_arm(
         return train_arm(base, seed, scale, sets, folder, **{**changes, **levers})
     lr = levers.get("lr", scale.lr)
     sparsity = levers.get("sparsity", SPARSITY)
-    model = pretrained(seed, scale, folder)
+    model = pretrained(seed, scale, folder, levers.get("task", "shift"))
     masks = prune_wanda(model, sets["calibration"].split(16), sparsity)
     names = list(masks)
     memory = {"trainable_mb": 0.0, "optimizer_state_mb": 0.0}
@@ -453,8 +476,9 @@ def run_cell(cell: Cell, **levers: Any) -> dict[str, Any]:
     hf_logging.set_verbosity_error()
     scale = SCALES[cell.scale]
     folder = offline.RESULTS / NAME / "pretrained" if cell.scale == "full" else _quick_folder()
-    sets = data(cell.seed, scale)
-    pretrained(cell.seed, scale, folder)  # outside the timed and measured part
+    task = {**LEVER_ARMS.get(cell.arm, ("", {}))[1], **levers}.get("task", "shift")
+    sets = data(cell.seed, scale, task)
+    pretrained(cell.seed, scale, folder, task)  # outside the timed and measured part
     gc.collect()
     _trim()  # freed memory back to the system, so the arm's allocations show in RSS
     resettable = _reset_peak()
@@ -474,7 +498,8 @@ def run_cell(cell: Cell, **levers: Any) -> dict[str, Any]:
         "held_out_loss": held_out_loss(loaded, sets["held_out"]),
         "validation_loss": held_out_loss(loaded, sets["validation"]),
         "base_loss": held_out_loss(
-            loaded, sample(languages(scale.vocab)[0], scale.held_out, scale.length, _gen(cell.seed))
+            loaded,
+            sample(languages(scale.vocab, task)[0], scale.held_out, scale.length, _gen(cell.seed)),
         ),
         "sparsity": zeros,
         "sparsity_min": min(zeros.values()),
@@ -484,7 +509,7 @@ def run_cell(cell: Cell, **levers: Any) -> dict[str, Any]:
         **memory,
         "seconds": seconds,
         "steps": 0 if cell.arm == "none" else scale.steps,
-        "entropy_floor": entropy_rate(languages(scale.vocab)[1]),
+        "entropy_floor": entropy_rate(languages(scale.vocab, task)[1]),
     }
 
 

@@ -16,8 +16,26 @@ LABELS = {
     "lora": "LoRA* (merged, re-pruned)",
     "dense": "dense fine-tuning (unpruned)",
 }
-#: The pipeline pruned to 80%: its arms, compared with each other and with dense fine-tuning.
-AT_80 = ("none-s80", "static-s80", "seft-s80", "seft-magnitude-s80", "lora-s80")
+#: Variants of the pipeline, each a section whose arms (the lever arms ending in the suffix) are
+#: judged against each other: suffix -> (title, what changed, the dense arm it is measured by).
+VARIANTS = {
+    "-s80": (
+        "At 80% sparsity",
+        "The same pipeline with every projection pruned to 80% by Wanda instead of 60%, the "
+        "pruned mask leaving more for fine-tuning to recover; SEFT's settings as at 60% "
+        "(not re-tuned).",
+        "dense",  # the unpruned model: the same at every sparsity
+    ),
+    "-new": (
+        "A new skill: tokens pre-training never showed",
+        "Pre-training never shows the last 25% of the vocabulary, so Wanda's calibration never "
+        "sees them; the fine-tuning language is shifted as in the main task and uses them "
+        "(about a fifth of its tokens). A mask chosen on the base language may lack what the "
+        "new tokens need: where reselection should pay. SEFT's settings as in the main task.",
+        "dense-new",
+    ),
+}
+VARIANT_ARMS = tuple(a for a in LEVER_ARMS if a.endswith(tuple(VARIANTS)))
 COLORS = {"none": "#7f7f7f", "static": "#1f77b4", "seft": "#d62728", "lora": "#2ca02c",
           "dense": "#000000"}  # fmt: skip
 
@@ -80,7 +98,7 @@ def _levers(rows: Rows) -> list[str]:
     settings were chosen), held-out loss on the benchmark's seeds where it ran there."""
     pilot = by_arm([r for r in rows if r["seed"] in PILOT_SEEDS], lambda r: "all")["all"]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
-    names = ["static", "seft", *(a for a in LEVER_ARMS if a not in AT_80)]
+    names = ["static", "seft", *(a for a in LEVER_ARMS if a not in VARIANT_ARMS)]
     if not any(pilot.get(n) for n in names) and not any(bench.get(n) for n in LEVER_ARMS):
         return []
     lines = [
@@ -116,43 +134,57 @@ def _levers(rows: Rows) -> list[str]:
     return [*lines, ""]
 
 
-def _at_80(rows: Rows) -> list[str]:
-    """The arms pruned to 80%: table and goals, each against the static mask at 80%."""
+def _variant(rows: Rows, suffix: str) -> list[str]:
+    """A variant's arms: table and goals, each against the static mask of the variant."""
+    title, changed, dense = VARIANTS[suffix]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
-    if not any(bench.get(a) for a in AT_80):
+    order = ("none", "static", "seft", "seft-magnitude", "lora", "dense")
+    arms = sorted(
+        (a for a in LEVER_ARMS if a.endswith(suffix)), key=lambda a: order.index(a[: -len(suffix)])
+    )
+    arms += [dense] * (dense not in LEVER_ARMS)
+    if not any(bench.get(a) for a in arms if a != dense):
         return []
-    static = bench.get("static-s80", [])
+    static = bench.get("static" + suffix, [])
     lines = [
-        "## At 80% sparsity",
+        f"## {title}",
         "",
-        "The same pipeline with every projection pruned to 80% by Wanda instead of 60%, the "
-        "pruned mask leaving more for fine-tuning to recover; SEFT's settings as at 60% "
-        "(not re-tuned). Rows: `python benchmarks/seft.py run --jobs 1 --arms none-s80 "
-        "static-s80 seft-s80 lora-s80 seft-magnitude-s80`.",
+        f"{changed} Rows: `python benchmarks/seft.py run --jobs 1 --arms "
+        + " ".join(a for a in arms if a in LEVER_ARMS)
+        + "`.",
         "",
-        "| arm | seeds | held-out loss | − static at 80% (paired) | base-language loss "
+        f"| arm | seeds | held-out loss | − static{suffix} (paired) | base-language loss "
         "| saved sparsity per layer (min–max) | wall s (median) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for arm in (*AT_80, "dense"):
+    for arm in arms:
         rs = bench.get(arm)
         if not rs:
             continue
         base, changes = LEVER_ARMS.get(arm, (arm, {}))
-        extra = {k: v for k, v in changes.items() if k != "sparsity"}
+        extra = {k: v for k, v in changes.items() if k not in ("sparsity", "task")}
         label = LABELS[base] + (f" ({', '.join(f'{k} {v}' for k, v in extra.items())})"
                                 if extra else "")  # fmt: skip
         lines.append(
-            _quality(rs, label, static, arm == "static-s80") + f"| {_median(rs, 'seconds')} |"
+            _quality(rs, label, static, arm == "static" + suffix) + f"| {_median(rs, 'seconds')} |"
         )
-    judged, met = verdicts(bench, "-s80")
-    return [*lines, "", f"Goals at 80%: {sum(met.values())} of {len(met)} met.", "", *judged, ""]
+    judged, met = verdicts(bench, suffix, dense)
+    return [
+        *lines,
+        "",
+        f"Goals in this variant: {sum(met.values())} of {len(met)} met.",
+        "",
+        *judged,
+        "",
+    ]
 
 
-def verdicts(arms: dict[str, Rows], suffix: str = "") -> tuple[list[str], dict[str, bool]]:
+def verdicts(
+    arms: dict[str, Rows], suffix: str = "", dense_arm: str = "dense"
+) -> tuple[list[str], dict[str, bool]]:
     """The three goals: SEFT below static and below LoRA* (disjoint intervals), and the share
-    of the pruned-to-dense gap SEFT closes (≥ 0.5); ``suffix`` picks another sparsity's arms
-    (``-s80``; dense fine-tuning is the same model at every sparsity)."""
+    of the pruned-to-dense gap SEFT closes (≥ 0.5); ``suffix`` picks a variant's arms
+    (``VARIANTS``), measured by the variant's dense arm."""
     seft = arms.get("seft" + suffix, [])
     met: dict[str, bool] = {}
     lines = []
@@ -162,7 +194,8 @@ def verdicts(arms: dict[str, Rows], suffix: str = "") -> tuple[list[str], dict[s
     for arm in ("static", "lora"):
         rs = arms.get(arm + suffix, [])
         if len(rs) < 2:
-            lines.append(f"- SEFT below {LABELS[arm]}: not judged (too few rows).")
+            if arm + suffix in LEVER_ARMS or not suffix:
+                lines.append(f"- SEFT below {LABELS[arm]}: not judged (too few rows).")
             continue
         mean, low, _ = ci(_values(rs, "held_out_loss"))
         ok = seft_high < low
@@ -174,7 +207,7 @@ def verdicts(arms: dict[str, Rows], suffix: str = "") -> tuple[list[str], dict[s
             f"difference {_signed(diff)}, SEFT lower in {sum(d < 0 for d in diff)} of "
             f"{len(diff)} seeds)."
         )
-    none, dense = arms.get("none" + suffix, []), arms.get("dense", [])
+    none, dense = arms.get("none" + suffix, []), arms.get(dense_arm, [])
     if none and dense:
         shares = []
         by_seed = {
@@ -279,8 +312,8 @@ def write_report(rows: Rows, root: Path, command: str) -> Path:
         f"Figure: `{NAME}.png`.",
         "",
         *_levers(rows),
-        *_at_80(rows),
+        *(line for suffix in VARIANTS for line in _variant(rows, suffix)),
     ]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda row: "all")["all"]
-    levers = {a: bench[a] for a in LEVER_ARMS if bench.get(a) and a not in AT_80}
+    levers = {a: bench[a] for a in LEVER_ARMS if bench.get(a) and a not in VARIANT_ARMS}
     return save(root, NAME, md, partial(_plot, arms, levers))

@@ -353,3 +353,26 @@ def test_the_benchmark_quick_path_runs_and_reports(tmp_path: Path) -> None:
         assert by_arm[arm]["sparsity_min"] >= 0.59, arm
     assert by_arm["dense"]["sparsity_max"] < 0.01
     assert "## Goals" in (tmp_path / "seft.md").read_text()
+
+
+def test_the_benchmark_new_skill_task_hides_its_tokens_from_pre_training() -> None:
+    """The ``new`` task's point: Wanda's calibration (base language) never holds the unseen
+    tokens, the fine-tuning set does, and both languages are proper distributions."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        bench = importlib.import_module("seft")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    scale = bench.QUICK
+    seen = scale.vocab - round(bench.NEW_SHARE * scale.vocab)
+    base, tuned = bench.languages(scale.vocab, "new")
+    assert torch.allclose(base.sum(-1), torch.ones(base.shape[:2]))
+    assert torch.allclose(tuned.sum(-1), torch.ones(tuned.shape[:2]))
+    assert base[:, :, seen:].sum() == 0
+    sets = bench.data(0, scale, "new")
+    assert int(sets["calibration"].max()) < seen
+    assert (sets["train"] >= seen).float().mean() > 0.1
+    shift_base, _ = bench.languages(scale.vocab, "shift")
+    assert shift_base[:, :, seen:].sum() > 0  # the main task uses every token
+    with pytest.raises(ValueError, match=r"task='old'.*'shift', 'new'"):
+        bench.languages(scale.vocab, "old")
