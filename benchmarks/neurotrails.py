@@ -35,7 +35,11 @@ last block, the final norm and the output layer are always per head). Arms, each
   active parameters are at most the single network's. ``neurotrails-2`` is the TreeNet split;
 - ``neurotrails-K-d0.2`` (K = 0, 2): the same at the paper's fixed density 0.2;
 - ``neurotrails-1-x2``: ``neurotrails-1`` trained for twice the epochs (the paper scales a sparse
-  LM's steps by 1/density).
+  LM's steps by 1/density);
+- ``neurotrails-K-h5`` (K = 0, 1) and ``neurotrails-0-h5-d0.2``: five heads instead of three in the
+  same budget (or at density 0.2), run on the tabular problems
+  (``run --problems digits synthetic --arms neurotrails-0-h5 neurotrails-1-h5
+  neurotrails-0-h5-d0.2``).
 
 Training: ``fit`` with the mean of the heads' cross-entropies, Adam 1e-3, batch 64 (language:
 3e-3, batch 32), a fixed 100 epochs on digits and 20 on the synthetic and language tasks
@@ -104,6 +108,10 @@ ARMS = {
     **{f"neurotrails-{k}-d0.2": Arm(k, HEADS, True, 0.2) for k in (0, TREENET_SHARED)},
     # Twice the epochs at split 1 (the LM's best split): is 20 too short for a sparse LM?
     "neurotrails-1-x2": Arm(1, HEADS, True, None, 2),
+    # More heads in the same budget: five sparser members instead of three.
+    "neurotrails-0-h5": Arm(0, 5, True),
+    "neurotrails-1-h5": Arm(1, 5, True),
+    "neurotrails-0-h5-d0.2": Arm(0, 5, True, 0.2),
 }
 MAIN = f"neurotrails-{TREENET_SHARED}"
 
