@@ -36,10 +36,10 @@ last block, the final norm and the output layer are always per head). Arms, each
 - ``neurotrails-K-d0.2`` (K = 0, 2): the same at the paper's fixed density 0.2;
 - ``neurotrails-1-x2``: ``neurotrails-1`` trained for twice the epochs (the paper scales a sparse
   LM's steps by 1/density);
-- ``neurotrails-K-h5`` (K = 0, 1) and ``neurotrails-0-h5-d0.2``: five heads instead of three in the
-  same budget (or at density 0.2), run on the tabular problems
-  (``run --problems digits synthetic --arms neurotrails-0-h5 neurotrails-1-h5
-  neurotrails-0-h5-d0.2``).
+- ``neurotrails-K-h5`` (K = 0, 1), ``neurotrails-0-h5-d0.2`` and ``neurotrails-0-h8``: five (or
+  eight) heads instead of three in the same budget (or at density 0.2), run on the tabular
+  problems (``run --problems digits synthetic --arms neurotrails-0-h5 neurotrails-1-h5
+  neurotrails-0-h5-d0.2 neurotrails-0-h8``).
 
 Training: ``fit`` with the mean of the heads' cross-entropies, Adam 1e-3, batch 64 (language:
 3e-3, batch 32), a fixed 100 epochs on digits and 20 on the synthetic and language tasks
@@ -112,6 +112,7 @@ ARMS = {
     "neurotrails-0-h5": Arm(0, 5, True),
     "neurotrails-1-h5": Arm(1, 5, True),
     "neurotrails-0-h5-d0.2": Arm(0, 5, True, 0.2),
+    "neurotrails-0-h8": Arm(0, 8, True),
 }
 MAIN = f"neurotrails-{TREENET_SHARED}"
 
