@@ -107,6 +107,15 @@ LEVER_ARMS: dict[str, tuple[str, dict[str, float]]] = {
     # A new skill: tokens pre-training never showed (``task`` "new", see ``languages``).
     **{f"{arm}-new": (arm, {"task": "new"}) for arm in ("none", "static", "seft", "dense")},
     "seft-magnitude-new": ("seft", {"sensitivity_fraction": 0.0, "stop_at": 0.5, "task": "new"}),
+    # Reselection with more room on the new skill (chosen on the pilot seeds' validation split).
+    "seft-magnitude-late-new": (
+        "seft",
+        {"sensitivity_fraction": 0.0, "stop_at": 0.8, "task": "new"},
+    ),
+    "seft-magnitude-wide-new": (
+        "seft",
+        {"sensitivity_fraction": 0.0, "drop_fraction": 0.3, "stop_at": 0.5, "task": "new"},
+    ),
 }
 SEEDS = (0, 1, 2, 3, 4)
 #: Seeds the levers were chosen on (validation split), apart from the benchmark's.

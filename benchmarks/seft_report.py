@@ -138,9 +138,9 @@ def _variant(rows: Rows, suffix: str) -> list[str]:
     """A variant's arms: table and goals, each against the static mask of the variant."""
     title, changed, dense = VARIANTS[suffix]
     bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
-    order = ("none", "static", "seft", "seft-magnitude", "lora", "dense")
+    order = [*LABELS]  # none, static, SEFT (its variants in their order), LoRA*, dense
     arms = sorted(
-        (a for a in LEVER_ARMS if a.endswith(suffix)), key=lambda a: order.index(a[: -len(suffix)])
+        (a for a in LEVER_ARMS if a.endswith(suffix)), key=lambda a: order.index(LEVER_ARMS[a][0])
     )
     arms += [dense] * (dense not in LEVER_ARMS)
     if not any(bench.get(a) for a in arms if a != dense):
@@ -176,7 +176,28 @@ def _variant(rows: Rows, suffix: str) -> list[str]:
         "",
         *judged,
         "",
+        *_variant_pilot(rows, arms),
     ]
+
+
+def _variant_pilot(rows: Rows, arms: list[str]) -> list[str]:
+    """A variant's arms on the pilot seeds: the validation losses its settings were chosen on."""
+    pilot = by_arm([r for r in rows if r["seed"] in PILOT_SEEDS], lambda r: "all")["all"]
+    if not any(pilot.get(a) for a in arms):
+        return []
+    lines = [
+        f"Pilot seeds {list(PILOT_SEEDS)}, validation loss (settings are chosen here, never on "
+        "the benchmark's seeds):",
+        "",
+        "| arm | " + " | ".join(f"seed {s}" for s in PILOT_SEEDS) + " |",
+        "|---" * (1 + len(PILOT_SEEDS)) + "|",
+    ]
+    for arm in arms:
+        by_seed = {r["seed"]: r["validation_loss"] for r in pilot.get(arm, [])}
+        if by_seed:
+            cells = " | ".join(f"{by_seed[s]:.4f}" if s in by_seed else "-" for s in PILOT_SEEDS)
+            lines.append(f"| {arm} | {cells} |")
+    return [*lines, ""]
 
 
 def verdicts(
