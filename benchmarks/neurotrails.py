@@ -11,6 +11,9 @@ ensemble's.
 Problems. ``digits``: ``load_digits`` (64 grey levels / 16, 10 classes), per seed a stratified
 75/25 split, 15% of the training part held out for early stopping, then a seeded random 30% of
 the rest trained on (about 340 samples): the data-limited regime where ensembles help.
+``digits-small``: the same with 10% (about 110 samples), a lever run on the main arms
+(``run --problems digits-small --arms single full treenet neurotrails-0 neurotrails-1
+neurotrails-2 neurotrails-3 neurotrails-0-d0.2 neurotrails-2-d0.2 neurotrails-0-h5``).
 ``synthetic``: ``make_classification`` (3000 × 40, 20 informative and 5 redundant columns,
 10 classes of 2 clusters, class_sep 1.0, 5% flipped labels; fixed data, ``random_state=0``),
 the same split without the 30% subset, standardised on the training part. ``language`` (the
@@ -73,7 +76,9 @@ import _offline as offline
 import numpy as np
 
 NAME = "neurotrails"
-PROBLEMS = ("digits", "synthetic", "language")
+PROBLEMS = ("digits", "digits-small", "synthetic", "language")
+#: Share of the digits training part trained on, per problem (the data-limited regime).
+DIGITS_SHARE = {"digits": 0.3, "digits-small": 0.1}
 HIDDEN = (256, 256, 128)
 HEADS = 3
 TREENET_SHARED = 2  # Linear layers in the trunk: the middle of 4
@@ -122,7 +127,7 @@ MAIN = f"neurotrails-{TREENET_SHARED}"
 #: the synthetic task. Early stopping with patience ended the synthetic runs long before the
 #: updater's planned end, so the sparse arms were judged while half their weights were still
 #: being replaced every 10 steps.
-EPOCHS = {"digits": 100, "synthetic": 20, "language": 20}
+EPOCHS = {"digits": 100, "digits-small": 100, "synthetic": 20, "language": 20}
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def split(problem: str, seed: int, samples: int | None) -> dict[str, Any]:
             part: language.sample(max(2, round(scale * n)), LENGTH, seed=10 * seed + i)
             for i, (part, n) in enumerate(SEQUENCES.items())
         }
-    if problem == "digits":
+    if problem in DIGITS_SHARE:
         digits = load_digits()
         x, y = digits.data / 16, digits.target
     elif problem == "synthetic":
@@ -176,8 +181,8 @@ def split(problem: str, seed: int, samples: int | None) -> dict[str, Any]:
         index = np.random.default_rng(0).permutation(len(y))[:samples]
     rest, test = train_test_split(index, test_size=0.25, random_state=seed, stratify=y[index])
     train, val = train_test_split(rest, test_size=0.15, random_state=seed, stratify=y[rest])
-    if problem == "digits":  # the data-limited regime: a seeded random 30% of the training part
-        train = train[random_subset(len(train), 0.3, seed=seed).numpy()]
+    if problem in DIGITS_SHARE:  # data-limited: a seeded random share of the training part
+        train = train[random_subset(len(train), DIGITS_SHARE[problem], seed=seed).numpy()]
     if problem == "synthetic":  # standardised on the training part
         mean, std = x[train].mean(axis=0), x[train].std(axis=0)
         x = (x - mean) / np.where(std > 0, std, 1.0)
