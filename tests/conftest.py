@@ -30,3 +30,31 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sparse-rl"))
 def _seed_torch() -> None:
     """Every test starts from the same global torch seed, so model inits are reproducible."""
     torch.manual_seed(0)
+
+
+def _share_the_onnx_registry() -> None:
+    """The tests export dozens of policies, and torch's ONNX exporter rebuilds its operator
+    registry from torchlib on every export (about 1 s of CPU each, most of an export's cost).
+    With no custom translation table, which our exporter never passes, the registry is only read,
+    so one per opset serves the whole session. Private torch API: where it is missing, exports
+    simply run at their normal cost."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+    except ImportError:
+        return
+    registry_class = getattr(_registration, "ONNXRegistry", None)
+    build = getattr(registry_class, "from_torchlib", None)
+    if build is None:
+        return
+    built: dict[tuple, object] = {}
+
+    def from_torchlib(cls: type, *args: object, **kwargs: object) -> object:
+        key = (cls, args, tuple(sorted(kwargs.items())))
+        if key not in built:
+            built[key] = build.__func__(cls, *args, **kwargs)
+        return built[key]
+
+    registry_class.from_torchlib = classmethod(from_torchlib)
+
+
+_share_the_onnx_registry()
