@@ -175,7 +175,10 @@ def test_camera_static_or_walk_within_bounds(dynamic: bool) -> None:
     assert offset[2] > 0 and forward[2] < 0
 
 
-@pytest.mark.parametrize(("domain", "task"), [("walker", "walk"), ("cartpole", "swingup")])
+@pytest.mark.parametrize(
+    ("domain", "task"),
+    [("walker", "walk"), pytest.param("cartpole", "swingup", marks=pytest.mark.slow)],
+)
 def test_agent_stays_visible_at_the_largest_preset_scale(domain: str, task: str) -> None:
     for seed in range(4):
         env = _env(

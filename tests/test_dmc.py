@@ -154,8 +154,15 @@ def test_agent_mask_covers_the_agent() -> None:
     assert (frame[~mask, 0] - frame[~mask, 2]).mean() < 0
 
 
-@pytest.mark.parametrize("obs", ["state", "pixels"])
-@pytest.mark.parametrize(("domain", "task"), FIVE_TASKS)
+@pytest.mark.parametrize(
+    ("domain", "task", "obs"),
+    [
+        (d, t, o) if o == "state" or d in ("cartpole", "walker")
+        else pytest.param(d, t, o, marks=pytest.mark.slow)  # the same pixel code, other bodies
+        for d, t in FIVE_TASKS
+        for o in ("state", "pixels")
+    ],
+)  # fmt: skip
 def test_env_checkers(domain: str, task: str, obs: str) -> None:
     """Both checkers, with every distraction of this module moving every frame (about 1 s)."""
     _check_both(domain, task, obs)

@@ -31,7 +31,15 @@ def test_registered_ids_cover_every_task_and_preset() -> None:
     assert ids <= set(gym.registry)
 
 
-@pytest.mark.parametrize("preset", envs.PRESETS)
+#: One preset per kind of distraction at its strongest runs by default; the milder scales of the
+#: same code run with ``-m slow``.
+CHECKED_FAST = ("clean", "color_hard", "video_hard", "hard")
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [p if p in CHECKED_FAST else pytest.param(p, marks=pytest.mark.slow) for p in envs.PRESETS],
+)
 def test_each_preset_builds_steps_and_passes_both_checkers(preset: str) -> None:
     """Every preset on walker-walk is a valid gymnasium and SB3 env with stacked uint8 frames."""
     env = gym.make(f"sparse_rl/walker-walk-{preset}-v0", size=48)
