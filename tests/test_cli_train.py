@@ -142,9 +142,12 @@ def test_run_dir_errors_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str
 # -- killed runs -----------------------------------------------------------------------------------
 
 
-def test_killed_run_resumes_and_finishes(tmp_path: Path) -> None:
+def test_killed_run_resumes_and_finishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """SIGKILL after the first checkpoint; then a kill during a checkpoint write (simulated by
-    an unfinished .tmp dir and a truncated newest model.zip) still resumes from a good one."""
+    an unfinished .tmp dir and a truncated newest model.zip) still resumes from a good one (the
+    resume runs the command line in this process: the kill needed a process, the resume not)."""
     config = write_config(tmp_path / "sac.yaml", {**SAC, "steps": 400})
     run_dir = tmp_path / "run"
     kill_when(["train", str(config), "--run-dir", str(run_dir)],
@@ -158,10 +161,11 @@ def test_killed_run_resumes_and_finishes(tmp_path: Path) -> None:
     with (newest / "model.zip").open("r+b") as f:
         f.truncate(64)
 
-    result = run("train", "--resume", str(run_dir), "--no-progress")
-    assert result.returncode == 0, result.stderr
-    assert "removing unfinished checkpoint write" in result.stderr
-    assert f"checkpoint skipped: {newest}: model.zip does not match its sha256" in result.stderr
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run_dir), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "removing unfinished checkpoint write" in err
+    assert f"checkpoint skipped: {newest}: model.zip does not match its sha256" in err
     assert yaml.safe_load((run_dir / "done.json").read_text())["steps"] == 400
     steps = eval_steps(run_dir)
     assert steps == sorted(set(steps)) and steps[-1] == 400
