@@ -62,6 +62,8 @@ Run (resumable, one thread per process)::
     python benchmarks/seft.py run --jobs 1 --arms seft-magnitude-s80
     python benchmarks/seft.py run --jobs 1 --arms none-new static-new seft-new dense-new
     python benchmarks/seft.py run --jobs 1 --arms seft-magnitude-new
+    python benchmarks/seft.py run --jobs 1 --seeds 100 101 --arms static-new seft-new \
+        seft-magnitude-new seft-magnitude-late-new seft-magnitude-wide-new
     python benchmarks/seft.py report
 
 Rows go to ``results/seft/rows.jsonl`` as they finish; ``report`` writes

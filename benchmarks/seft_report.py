@@ -150,7 +150,7 @@ def _variant(rows: Rows, suffix: str) -> list[str]:
         f"## {title}",
         "",
         f"{changed} Rows: `python benchmarks/seft.py run --jobs 1 --arms "
-        + " ".join(a for a in arms if a in LEVER_ARMS)
+        + " ".join(a for a in arms if a in LEVER_ARMS and bench.get(a))
         + "`.",
         "",
         f"| arm | seeds | held-out loss | − static{suffix} (paired) | base-language loss "
@@ -187,7 +187,11 @@ def _variant_pilot(rows: Rows, arms: list[str]) -> list[str]:
         return []
     lines = [
         f"Pilot seeds {list(PILOT_SEEDS)}, validation loss (settings are chosen here, never on "
-        "the benchmark's seeds):",
+        "the benchmark's seeds). Rows: `python benchmarks/seft.py run --jobs 1 --seeds "
+        + " ".join(str(s) for s in PILOT_SEEDS)
+        + " --arms "
+        + " ".join(a for a in arms if pilot.get(a))
+        + "`:",
         "",
         "| arm | " + " | ".join(f"seed {s}" for s in PILOT_SEEDS) + " |",
         "|---" * (1 + len(PILOT_SEEDS)) + "|",
