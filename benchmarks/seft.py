@@ -487,7 +487,8 @@ def run_cell(cell: Cell, **levers: Any) -> dict[str, Any]:
     hf_logging.set_verbosity_error()
     scale = SCALES[cell.scale]
     folder = offline.RESULTS / NAME / "pretrained" if cell.scale == "full" else _quick_folder()
-    task = {**LEVER_ARMS.get(cell.arm, ("", {}))[1], **levers}.get("task", "shift")
+    settings = {**LEVER_ARMS.get(cell.arm, ("", {}))[1], **levers}
+    task = settings.get("task", "shift")
     sets = data(cell.seed, scale, task)
     pretrained(cell.seed, scale, folder, task)  # outside the timed and measured part
     gc.collect()
@@ -505,7 +506,7 @@ def run_cell(cell: Cell, **levers: Any) -> dict[str, Any]:
     trainable = sum(p.numel() for p in model.parameters())
     return {
         **asdict(cell),
-        "levers": {**LEVER_ARMS.get(cell.arm, ("", {}))[1], **levers},
+        "levers": settings,
         "held_out_loss": held_out_loss(loaded, sets["held_out"]),
         "validation_loss": held_out_loss(loaded, sets["validation"]),
         "base_loss": held_out_loss(

@@ -40,6 +40,11 @@ COLORS = {"none": "#7f7f7f", "static": "#1f77b4", "seft": "#d62728", "lora": "#2
           "dense": "#000000"}  # fmt: skip
 
 
+def _arms(rows: Rows, seeds: tuple[int, ...]) -> dict[str, Rows]:
+    """The rows of these seeds, by arm."""
+    return by_arm([r for r in rows if r["seed"] in seeds], lambda r: "all")["all"]
+
+
 def _values(rows: Rows, key: str) -> list[float]:
     return [r[key] for r in rows if r.get(key) is not None]
 
@@ -96,8 +101,8 @@ def _table(arms: dict[str, Rows]) -> list[str]:
 def _levers(rows: Rows) -> list[str]:
     """Each lever arm beside static and SEFT: validation loss on the pilot seeds (where the
     settings were chosen), held-out loss on the benchmark's seeds where it ran there."""
-    pilot = by_arm([r for r in rows if r["seed"] in PILOT_SEEDS], lambda r: "all")["all"]
-    bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
+    pilot = _arms(rows, PILOT_SEEDS)
+    bench = _arms(rows, SEEDS)
     names = ["static", "seft", *(a for a in LEVER_ARMS if a not in VARIANT_ARMS)]
     if not any(pilot.get(n) for n in names) and not any(bench.get(n) for n in LEVER_ARMS):
         return []
@@ -137,7 +142,7 @@ def _levers(rows: Rows) -> list[str]:
 def _variant(rows: Rows, suffix: str) -> list[str]:
     """A variant's arms: table and goals, each against the static mask of the variant."""
     title, changed, dense = VARIANTS[suffix]
-    bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda r: "all")["all"]
+    bench = _arms(rows, SEEDS)
     order = [*LABELS]  # none, static, SEFT (its variants in their order), LoRA*, dense
     arms = sorted(
         (a for a in LEVER_ARMS if a.endswith(suffix)), key=lambda a: order.index(LEVER_ARMS[a][0])
@@ -182,7 +187,7 @@ def _variant(rows: Rows, suffix: str) -> list[str]:
 
 def _variant_pilot(rows: Rows, arms: list[str]) -> list[str]:
     """A variant's arms on the pilot seeds: the validation losses its settings were chosen on."""
-    pilot = by_arm([r for r in rows if r["seed"] in PILOT_SEEDS], lambda r: "all")["all"]
+    pilot = _arms(rows, PILOT_SEEDS)
     if not any(pilot.get(a) for a in arms):
         return []
     lines = [
@@ -339,6 +344,6 @@ def write_report(rows: Rows, root: Path, command: str) -> Path:
         *_levers(rows),
         *(line for suffix in VARIANTS for line in _variant(rows, suffix)),
     ]
-    bench = by_arm([r for r in rows if r["seed"] in SEEDS], lambda row: "all")["all"]
+    bench = _arms(rows, SEEDS)
     levers = {a: bench[a] for a in LEVER_ARMS if bench.get(a) and a not in VARIANT_ARMS}
     return save(root, NAME, md, partial(_plot, arms, levers))
