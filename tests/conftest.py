@@ -58,3 +58,13 @@ def _share_the_onnx_registry() -> None:
 
 
 _share_the_onnx_registry()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the forkserver the distributed tests start (tests/helpers.py) and wait for it, so it
+    does not outlive the session and its CPU time counts in the session's own."""
+    import multiprocessing.forkserver
+
+    stop = getattr(multiprocessing.forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        stop()

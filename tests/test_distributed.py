@@ -6,7 +6,6 @@ import itertools
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 import torch
 import torch.distributed as dist
 from helpers import run_gloo_workers
@@ -75,10 +74,10 @@ def _worker(rank: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def test_masks_identical_on_two_gloo_ranks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_masks_identical_on_two_gloo_ranks(tmp_path: Path) -> None:
     """2 CPU processes, different seeds and data: after sparsify and after every RigL / SET
     update the masks are identical on both ranks, and they do change between updates."""
-    records = run_gloo_workers(_worker, tmp_path, WORLD, monkeypatch)
+    records = run_gloo_workers(_worker, tmp_path, WORLD)
     for label in ("rigl", "set"):
         ranks = [record[label] for record in records]
         assert len(ranks[0]) == 1 + STEPS // INTERVAL

@@ -252,12 +252,10 @@ def _worker(rank: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def test_two_gloo_ranks_draw_the_same_kept_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_gloo_ranks_draw_the_same_kept_set(tmp_path: Path) -> None:
     """Two processes score their own shards with rank-specific values; after every epoch both
     hold the same table, draw the same kept set and shard it without overlap."""
-    records = run_gloo_workers(_worker, tmp_path, WORLD, monkeypatch)
+    records = run_gloo_workers(_worker, tmp_path, WORLD)
     for policy in ("infobatch", "hardest"):
         orders = []
         for epoch, (a, b) in enumerate(zip(records[0][policy], records[1][policy], strict=True)):

@@ -14,7 +14,6 @@ import pytest
 import yaml
 
 from sparse_rl.config import RunConfig, dump_config
-from sparse_rl.run_dir import is_finished
 from sparse_rl.sweeps import (
     RECORD,
     SweepError,
@@ -433,6 +432,9 @@ def test_benchmark_sweep_files_are_valid(path: Path) -> None:
 def test_committed_results_are_their_sweep_files_runs(name: str, out: str) -> None:
     """Each committed result folder is what its sweep file's command leaves: the sweep recorded,
     every run finished, with the config the sweep gives it (so the command skips them all)."""
+    from sparse_rl.run_dir import is_finished  # here: it imports torch, and the pool's workers
+    # import this module to unpickle fake_train (2 s of CPU each)
+
     sweep = load_sweep(SWEEP_FILES / f"{name}.yaml")
     folder = RESULTS / out
     record = yaml.safe_load((folder / "sweep.yaml").read_text())
