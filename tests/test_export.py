@@ -67,7 +67,7 @@ def train(name: str, tmp: Path) -> Any:
     else:
         method = "madi" if name == "madi" else "sac"
         model = VisualSAC(
-            "VisualPolicy", env, method=method, learning_starts=20, batch_size=8,
+            "VisualPolicy", env, method=method, learning_starts=30, batch_size=8,
             buffer_size=300, seed=0,
         )  # fmt: skip
     model.learn(40 if name in PIXEL else 200)  # parity needs moved weights, not skill

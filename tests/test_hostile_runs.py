@@ -51,6 +51,20 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def finished_r2n(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 300-step R2N run (its labels in the run's labels.sqlite)."""
+    run_dir = tmp_path_factory.mktemp("runs") / "r2n"
+    training.train(tiny(300, **R2N_TINY), run_dir)
+    return run_dir
+
+
+@pytest.fixture
+def r2n_run(finished_r2n: Path, tmp_path: Path) -> Path:
+    """A copy of the finished R2N run to damage."""
+    return Path(shutil.copytree(finished_r2n, tmp_path / "r2n"))
+
+
 @pytest.fixture
 def run(finished: Path, tmp_path: Path) -> Path:
     """A copy of the finished run to damage."""
@@ -226,14 +240,13 @@ def test_damaged_logs_are_kept_aside_not_fatal(run: Path) -> None:
     assert steps and max(steps) == 400
 
 
-def test_resume_with_lost_labels_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+def test_resume_with_lost_labels_is_an_error_not_a_fallback(r2n_run: Path) -> None:
     """Labels lost from the store stop the resume, naming how many; no older checkpoint hides it."""
     import sqlite3
 
     from sparse_rl.agents import LabelStoreError
 
-    run = tmp_path / "r2n"
-    training.train(tiny(300, **R2N_TINY), run)
+    run = r2n_run
     (run / "done.json").unlink()
     (run / "model.zip").unlink()
     with sqlite3.connect(run / "labels.sqlite") as db:
@@ -244,10 +257,9 @@ def test_resume_with_lost_labels_is_an_error_not_a_fallback(tmp_path: Path) -> N
     assert not list((run / "checkpoints").glob("corrupt-*"))
 
 
-def test_resume_without_the_label_store_is_an_error(tmp_path: Path) -> None:
+def test_resume_without_the_label_store_is_an_error(r2n_run: Path, tmp_path: Path) -> None:
     """A pebble / r2n run whose labels.sqlite is gone is not resumed on a new, empty store."""
-    run = tmp_path / "r2n"
-    training.train(tiny(300, **R2N_TINY), run)
+    run = r2n_run
     (run / "done.json").unlink()
     (run / "labels.sqlite").rename(tmp_path / "elsewhere.sqlite")
     with pytest.raises(RunError, match=r"label store .*labels.sqlite is missing"):
