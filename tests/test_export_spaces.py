@@ -1,11 +1,12 @@
 """Export and runtime for every SB3 action space and for Dict observations (issue 17).
 
 Stock SB3 DQN and PPO on CartPole (Discrete), PPO on small envs with MultiDiscrete and
-MultiBinary actions and with a Dict observation, and a sparse PPO and a sparse DQN on CartPole:
-the runtime's actions on 1000 random valid observations equal SB3's
-``predict(deterministic=True)`` exactly, and the exported policy in the control loop earns
-SB3's return on a fixed seed. The models are
-tiny and untrained: parity is the point, not skill.
+MultiBinary actions and with a Dict observation, a sparse PPO and a sparse DQN on CartPole, and
+sparse SAC and TD3 on a Dict observation with Box actions: the runtime's actions on 1000 random
+valid observations equal SB3's ``predict(deterministic=True)`` (exactly, or to 1e-5 for Box
+actions), and the exported policy in the control loop earns SB3's return on a fixed seed. The
+models are tiny and barely trained (the sparse ones through a few mask updates): parity is the
+point, not skill.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 import torch
 from export_helpers import random_observations, sb3_return
 from gymnasium import spaces
-from sparse_rl.agents import SparseActorCriticPolicy, SparseDQN
+from sparse_rl.agents import SparseActorCriticPolicy, SparseDQN, SparseSAC, SparseTD3
 from sparse_rl.agents.export import _action_card, _key_card, export_policy
 from stable_baselines3 import DQN, PPO
 
@@ -36,7 +37,8 @@ STOCHASTIC = SimpleNamespace(squash_output=False)
 
 class ToyEnv(gym.Env):
     """Random observations each step; the reward counts the action entries that match the
-    observation's signs, so a closed-loop return depends on every action taken."""
+    observation's signs (Box actions: minus their squared distance to the signs), so a
+    closed-loop return depends on every action taken."""
 
     def __init__(self, action_space: spaces.Space, dict_obs: bool = False, length: int = 30):
         self.action_space = action_space
@@ -66,7 +68,10 @@ class ToyEnv(gym.Env):
         assert self.action_space.contains(action), action
         vec = self.last["vec"] if isinstance(self.last, dict) else self.last
         target = (vec > 0).astype(np.int64)
-        reward = float(np.sum(np.atleast_1d(action) == target[: np.size(action)]))
+        if isinstance(self.action_space, spaces.Box):
+            reward = -float(np.sum((action - (2 * target[: action.size] - 1)) ** 2))
+        else:
+            reward = float(np.sum(np.atleast_1d(action) == target[: np.size(action)]))
         self.t += 1
         self.last = self._obs()
         return self.last, reward, False, self.t >= self.length, {}
@@ -80,9 +85,13 @@ ENVS = {
     "multi_discrete": lambda: ToyEnv(spaces.MultiDiscrete([3, 2, 2])),
     "multi_binary": lambda: ToyEnv(spaces.MultiBinary(3)),
     "dict": lambda: ToyEnv(spaces.Discrete(2), dict_obs=True),
+    "dict_sac": lambda: ToyEnv(spaces.Box(-1.0, 1.0, (2,), np.float32), dict_obs=True),
+    "dict_td3": lambda: ToyEnv(spaces.Box(-1.0, 1.0, (2,), np.float32), dict_obs=True),
 }
 VECTOR = ("dqn", "ppo", "sparse_ppo", "sparse_dqn", "multi_discrete", "multi_binary")
-ALL = (*VECTOR, "dict")
+DICT = ("dict", "dict_sac", "dict_td3")
+BOX = ("dict_sac", "dict_td3")
+ALL = (*VECTOR, *DICT)
 
 
 def build(name: str) -> Any:
@@ -102,9 +111,15 @@ def build(name: str) -> Any:
         model = PPO(SparseActorCriticPolicy, env, policy_kwargs=sparse, **on_policy)
         model.learn(64)  # one update: the masks must hold through training and fold at export
         return model
+    dict_kwargs = {"net_arch": [16], "features_extractor_kwargs": {"cnn_output_dim": 16}}
     if name == "dict":
-        kwargs = {"net_arch": [16], "features_extractor_kwargs": {"cnn_output_dim": 16}}
-        return PPO("MultiInputPolicy", env, policy_kwargs=kwargs, **on_policy)
+        return PPO("MultiInputPolicy", env, policy_kwargs=dict_kwargs, **on_policy)
+    if name in BOX:  # 20 updates through the CombinedExtractor: masks must fold at export
+        algo = SparseSAC if name == "dict_sac" else SparseTD3
+        model = algo("SparseMultiInputPolicy", env, policy_kwargs={**dict_kwargs, "density": 0.5},
+                     learning_starts=20, batch_size=8, buffer_size=200, seed=0)  # fmt: skip
+        model.learn(40)
+        return model
     return PPO("MlpPolicy", env, policy_kwargs=SMALL, **on_policy)
 
 
@@ -114,9 +129,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, P
     for name in ALL:
         directory = tmp_path_factory.mktemp(name) / "policy"
         model = build(name)
-        formats = {"dqn": ("onnx", "torchscript", "numpy"), "dict": ("onnx",)}.get(
-            name, ("onnx", "numpy")
-        )
+        formats = ("onnx",) if name in DICT else ("onnx", "numpy")
+        if name == "dqn":
+            formats = ("onnx", "torchscript", "numpy")
         safe = 1 if name == "dqn" else None  # a declared safe action; the others default
         export_policy(model, directory, formats=formats, safe_action=safe)
         out[name] = (model, directory)
@@ -129,8 +144,12 @@ def test_runtime_actions_equal_sb3_deterministic_actions(exported: dict, name: s
     obs = random_observations(model.observation_space, 1000)
     expected, _ = model.predict(obs, deterministic=True)
     got = Policy(directory).act_batch(obs)
-    assert got.dtype == (np.int8 if name == "multi_binary" else np.int64)
-    np.testing.assert_array_equal(got, expected)
+    if name in BOX:
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    else:
+        assert got.dtype == (np.int8 if name == "multi_binary" else np.int64)
+        np.testing.assert_array_equal(got, expected)
     assert len(np.unique(got, axis=0)) > 1  # the random policies do not act constantly
     one = {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
     action = Policy(directory).act(one)
@@ -166,7 +185,10 @@ def test_closed_loop_return_equals_sb3(exported: dict, name: str) -> None:
     robot = GymRobot(ENVS[name](), seed=SEED)
     report = ControlLoop(Policy(directory), robot, hz=0).run(episodes=1)
     assert report.invalid_observations == 0 and report.nonfinite_actions == 0
-    assert report.episode_returns == [expected]
+    if name in BOX:
+        assert report.episode_returns == [pytest.approx(expected, rel=1e-5, abs=1e-4)]
+    else:
+        assert report.episode_returns == [expected]
 
 
 def test_cards_record_the_action_space(exported: dict) -> None:
@@ -196,6 +218,30 @@ def test_cards_record_the_action_space(exported: dict) -> None:
         },
     }  # fmt: skip
     assert card("dict")["files"]["onnx"]["input"] == {"img": "obs.img", "vec": "obs.vec"}
+
+
+@pytest.mark.parametrize("name", BOX)
+def test_sparse_box_policies_on_dict_observations_fold_their_masks(exported: dict, name: str):
+    model, directory = exported[name]
+    card = json.loads((directory / "card.json").read_text())
+    assert card["action"] == {
+        "kind": "box", "shape": [2], "low": [-1.0, -1.0], "high": [1.0, 1.0],
+        "output": "squashed", "safe_action": [0.0, 0.0],
+    }  # fmt: skip
+    assert card["observation"]["kind"] == "dict" and sorted(card["observation"]["keys"]) == [
+        "img", "vec",
+    ]  # fmt: skip
+    masked = {
+        f"actor.{layer}": module.weight_mask
+        for layer, module in model.policy.actor.named_modules()
+        if hasattr(module, "weight_mask")
+    }
+    assert any(mask.float().mean() < 1 for mask in masked.values()), "nothing was pruned"
+    exported_layers = card["sparsity"]["exported_layers"]
+    assert set(masked) - set(exported_layers) <= {"actor.log_std"}  # unused when deterministic
+    for layer in set(masked) & set(exported_layers):
+        density = masked[layer].float().mean().item()
+        assert exported_layers[layer]["density"] == pytest.approx(density)
 
 
 def test_safe_action_per_space_replaces_invalid_observations(exported: dict) -> None:
