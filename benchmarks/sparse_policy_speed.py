@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import gymnasium as gym
 import torch
 from _machine import machine_info
+from scipy import stats
 from stable_baselines3 import DQN, SAC
 
 from sparse_rl import agents
@@ -95,16 +95,10 @@ def main() -> None:
 
 
 def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
-    """A distribution-free interval for the median: the order statistics (k, n + 1 - k) with the
-    largest k whose binomial(n, 1/2) coverage is still at least ``level``."""
-    ordered, n = sorted(values), len(values)
-    k = 1
-    while k < n // 2:
-        below = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-        if 1 - 2 * below < level:
-            break
-        k += 1
-    return ordered[k - 1], ordered[n - k]
+    """A distribution-free interval for the median (order statistics, scipy's quantile test)."""
+    median = statistics.median(values)
+    interval = stats.quantile_test(values, q=median, p=0.5).confidence_interval(level)
+    return float(interval.low), float(interval.high)
 
 
 def measure(algo: str, args: argparse.Namespace) -> None:
