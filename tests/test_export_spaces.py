@@ -129,9 +129,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, P
     for name in ALL:
         directory = tmp_path_factory.mktemp(name) / "policy"
         model = build(name)
-        formats = ("onnx",) if name in DICT else ("onnx", "numpy")
-        if name == "dqn":
-            formats = ("onnx", "torchscript", "numpy")
+        formats = ("onnx", "torchscript", "numpy") if name == "dqn" else ("onnx", "numpy")
+        formats = ("onnx",) if name in DICT else formats
         safe = 1 if name == "dqn" else None  # a declared safe action; the others default
         export_policy(model, directory, formats=formats, safe_action=safe)
         out[name] = (model, directory)
