@@ -95,10 +95,18 @@ def main() -> None:
 
 
 def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
-    """A distribution-free interval for the median (order statistics, scipy's quantile test)."""
+    """A distribution-free interval for the median (order statistics, scipy's quantile test);
+    NaN at both ends when there are too few values to reach ``level`` (fewer than 6 at 95%)."""
     median = statistics.median(values)
     interval = stats.quantile_test(values, q=median, p=0.5).confidence_interval(level)
     return float(interval.low), float(interval.high)
+
+
+def shown_interval(label: str, interval: tuple[float, float]) -> str:
+    low, high = interval
+    if low != low:  # NaN: too few repeats
+        return f"no {label} (too few repeats)"
+    return f"{label} [{low:.3f}, {high:.3f}]"
 
 
 def measure(algo: str, args: argparse.Namespace) -> None:
@@ -162,15 +170,14 @@ def measure(algo: str, args: argparse.Namespace) -> None:
             for variant in ("dense", "sparse")
         ),
         "",
-        f"**sparse/dense = {result['ratio_median']:.3f}**, 95% interval of the median "
-        f"[{result['ratio_median_interval'][0]:.3f}, {result['ratio_median_interval'][1]:.3f}] "
+        f"**sparse/dense = {result['ratio_median']:.3f}**, "
+        f"{shown_interval('95% interval of the median', result['ratio_median_interval'])} "
         "(per-repeat ratios: "
         + ", ".join(f"{r:.3f}" for r in ratios)
         + "). Goal: <= 1.05.",
         "",
-        f"Inside `train()` only: **{result['train_ratio_median']:.3f}**, 95% interval "
-        f"[{result['train_ratio_median_interval'][0]:.3f}, "
-        f"{result['train_ratio_median_interval'][1]:.3f}] (per-repeat: "
+        f"Inside `train()` only: **{result['train_ratio_median']:.3f}**, "
+        f"{shown_interval('95% interval', result['train_ratio_median_interval'])} (per-repeat: "
         + ", ".join(f"{r:.3f}" for r in train_ratios)
         + ").",
         "",
